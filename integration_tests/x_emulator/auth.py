@@ -1,0 +1,148 @@
+"""Authentication as X does it: OAuth 1.0a HMAC-SHA1 user context, and OAuth 2.0 bearer tokens with rotating
+single-use refresh tokens.
+
+Signature checking is delegated to oauthlib's RFC 5849 functions (never a hand-rolled base string), so the emulator
+agrees with requests-oauthlib, and a client that signs the wrong URL or query string fails here as it would on X.
+All auth clocks are the real wall clock (time.time / time.monotonic), independent of the emulator's data clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_sig
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils
+
+# Fixed test credentials (not secrets: they only open this local emulator).
+CONSUMER_KEY = "emuConsumerKey4XAds12"
+CONSUMER_SECRET = "emuConsumerSecret0123456789abcdefghijklmnopqr"
+ACCESS_TOKEN = "1500000000000000001-emuAnalystAccessToken0123456789"
+ACCESS_TOKEN_SECRET = "emuAnalystAccessTokenSecret0123456789abcdefgh"
+CLIENT_ID = "ZW11LWNsaWVudC1pZC1mb3ItYWRz"
+CLIENT_SECRET = "emu-oauth2-client-secret-0123456789abcdefghijklmnop"
+OAUTH2_SCOPE = "tweet.read users.read ads.read offline.access"
+
+TIMESTAMP_TOLERANCE_SECONDS = 300
+_NONCE_MEMORY_SECONDS = 2 * TIMESTAMP_TOLERANCE_SECONDS + 60  # older nonces fail the timestamp check anyway
+
+
+class OAuth1Verifier:
+    """Verifies HMAC-SHA1 signatures over method + URL + query + form body; remembers nonces to refuse replays."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nonces: dict[tuple[str, str, str], float] = {}
+
+    def verify(self, method: str, url_no_query: str, raw_query: str, form_body: str | None, authorization: str) -> bool:
+        try:
+            header = dict(oauth_utils.parse_authorization_header(authorization))
+        except ValueError:
+            return False
+        header = {k: oauth_utils.unescape(v) for k, v in header.items()}
+        if header.get("oauth_consumer_key") != CONSUMER_KEY or header.get("oauth_token") != ACCESS_TOKEN:
+            return False
+        if header.get("oauth_signature_method") != "HMAC-SHA1" or header.get("oauth_version", "1.0") != "1.0":
+            return False
+        nonce, provided = header.get("oauth_nonce"), header.get("oauth_signature")
+        if not nonce or not provided:
+            return False
+        params = oauth_sig.collect_parameters(
+            uri_query=raw_query, body=form_body, headers={"Authorization": authorization}, exclude_oauth_signature=True
+        )
+        base = oauth_sig.signature_base_string(
+            method.upper(), oauth_sig.base_string_uri(url_no_query), oauth_sig.normalize_parameters(params)
+        )
+        client = SimpleNamespace(client_secret=CONSUMER_SECRET, resource_owner_secret=ACCESS_TOKEN_SECRET)
+        if not hmac.compare_digest(oauth_sig.sign_hmac_sha1_with_client(base, client), provided):
+            return False
+        try:
+            timestamp = int(header.get("oauth_timestamp", ""))
+        except ValueError:
+            return False
+        now = time.time()
+        if abs(now - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
+            return False
+        key = (CONSUMER_KEY, ACCESS_TOKEN, nonce)
+        with self._lock:  # a nonce is consumed only by a correctly signed, fresh request
+            if len(self._nonces) > 10000:
+                self._nonces = {k: t for k, t in self._nonces.items() if now - t < _NONCE_MEMORY_SECONDS}
+            if key in self._nonces:
+                return False
+            self._nonces[key] = now
+        return True
+
+
+@dataclass
+class TokenError(Exception):
+    status: int
+    body: dict
+
+
+class OAuth2Tokens:
+    """Refresh tokens are single-use and rotate; access tokens expire after ``access_ttl`` seconds."""
+
+    def __init__(self, access_ttl: float) -> None:
+        self.access_ttl = access_ttl
+        self._lock = threading.Lock()
+        self._refresh: dict[str, bool] = {}  # token -> still valid
+        self._access: dict[str, float] = {}  # token -> monotonic expiry
+        self.refreshes = 0
+
+    def mint_refresh_token(self) -> str:
+        token = "rt-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh[token] = True
+        return token
+
+    def access_valid(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._access.get(token)
+        return expiry is not None and time.monotonic() < expiry
+
+    def refresh(self, form: dict[str, str], authorization: str | None) -> dict:
+        """POST /2/oauth2/token. Confidential clients authenticate with HTTP Basic (X's way). For a public client
+        (no Basic header) ``client_id`` in the body is accepted instead; a wrong or missing client is a 401."""
+        if authorization:
+            if not authorization.lower().startswith("basic "):
+                raise TokenError(401, _unauthorized_client())
+            try:
+                cid, _, csecret = base64.b64decode(authorization[6:].strip()).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise TokenError(401, _unauthorized_client()) from None
+            if not (hmac.compare_digest(cid, CLIENT_ID) and hmac.compare_digest(csecret, CLIENT_SECRET)):
+                raise TokenError(401, _unauthorized_client())
+        elif form.get("client_id") != CLIENT_ID:
+            raise TokenError(401, _unauthorized_client())
+        if form.get("grant_type") != "refresh_token":
+            raise TokenError(400, {"error": "invalid_request", "error_description": "Missing or invalid grant_type."})
+        old = form.get("refresh_token", "")
+        with self._lock:
+            if not self._refresh.get(old):
+                raise TokenError(400, _invalid_token())
+            self._refresh[old] = False  # single use: the old token is dead from now on
+            new_refresh = "rt-" + secrets.token_urlsafe(32)
+            self._refresh[new_refresh] = True
+            access = "at-" + secrets.token_urlsafe(32)
+            self._access[access] = time.monotonic() + self.access_ttl
+            self.refreshes += 1
+        return {
+            "token_type": "bearer",
+            "expires_in": int(self.access_ttl) if float(self.access_ttl).is_integer() else self.access_ttl,
+            "access_token": access,
+            "scope": OAUTH2_SCOPE,
+            "refresh_token": new_refresh,
+        }
+
+
+def _invalid_token() -> dict:
+    return {"error": "invalid_request", "error_description": "Value passed for the token was invalid."}
+
+
+def _unauthorized_client() -> dict:
+    return {"error": "unauthorized_client", "error_description": "Missing valid authorization header"}

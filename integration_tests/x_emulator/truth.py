@@ -1,0 +1,98 @@
+"""Ground truth: what a correct connector should emit, computed straight from the Dataset (no HTTP).
+
+Uses the same object builders (objects.py), metric model (metrics.py) and time rules (timerules.py) as the server, so
+any difference between a connector's output and these functions is the connector's (or the transport's) doing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from .dataset import Account, Dataset
+from .metrics import ALL_METRICS, ENGAGEMENT_METRICS, bucket_sums
+from .objects import account_obj, scheduled_tweet_obj, tweet_obj
+from .timerules import day_start_utc, hour_index, now_hour
+
+UTC = dt.timezone.utc
+_N_ENGAGEMENT = len(ENGAGEMENT_METRICS)
+
+
+def _selected(ds: Dataset, account_ids: Iterable[str] | None) -> list[Account]:
+    """Readable, non-deleted accounts, optionally restricted to (and in the order of) the configured ids."""
+    readable = ds.readable_accounts()
+    if account_ids is None:
+        return readable
+    by_id = {a.id: a for a in readable}
+    return [by_id[i] for i in dict.fromkeys(account_ids) if i in by_id]
+
+
+def accounts(ds: Dataset, account_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Account objects as GET /12/accounts returns them (no ``salt``, which only single-object responses carry)."""
+    return [account_obj(a) for a in _selected(ds, account_ids)]
+
+
+def tweets(ds: Dataset, account_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every organic, published, non-deleted tweet (replies included), newest first per account.
+
+    Each is the API object (untrimmed user) with ``id`` replaced by ``id_str`` and ``account_id`` added.
+    """
+    out = []
+    for account in _selected(ds, account_ids):
+        for tweet in ds.tweets[account.id]:
+            if tweet.is_organic_published:
+                obj = tweet_obj(tweet)
+                obj["id"] = tweet.id_str
+                obj["account_id"] = account.id
+                out.append(obj)
+    return out
+
+
+def scheduled_tweets(ds: Dataset, account_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Scheduled tweets the endpoint returns by default (SCHEDULED, SUCCESS, FAILED; DELETED ones are gone).
+
+    ``id`` is replaced by ``id_str`` and ``account_id`` is added.
+    """
+    out = []
+    for account in _selected(ds, account_ids):
+        for s in ds.scheduled[account.id]:
+            if s.scheduled_status != "DELETED":
+                obj = scheduled_tweet_obj(s)
+                obj["id"] = obj["id_str"]
+                obj["account_id"] = account.id
+                out.append(obj)
+    return out
+
+
+def organic_report(
+    ds: Dataset,
+    start_date: dt.date,
+    end_date: dt.date,
+    account_ids: Iterable[str] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[tuple[str, str, str], dict[str, int | None]]:
+    """Daily organic metrics keyed by (account_id, tweet_id, 'YYYY-MM-DD'), account-local days, both ends inclusive.
+
+    The bucket of day d is [local midnight of d with TODAY's UTC offset, +24 h) — exactly what a DAY request for that
+    account returns. Values are ints, or None where the tweet never has the metric (no video → VIDEO metrics None).
+    Only entries with some non-zero metric, and only tweets created before the end of the bucket.
+    """
+    now = now or dt.datetime.now(UTC)
+    limit = now_hour(now)
+    out: dict[tuple[str, str, str], dict[str, int | None]] = {}
+    n_days = (end_date - start_date).days + 1
+    for account in _selected(ds, account_ids):
+        first = hour_index(day_start_utc(start_date, account.timezone, now))
+        live = [t for t in ds.tweets[account.id] if t.is_organic_published and t.profile is not None]
+        for tweet in live:
+            for i in range(max(0, (tweet.created_hour - first) // 24), n_days):
+                h0 = first + 24 * i
+                sums = bucket_sums(tweet, h0, h0 + 24, limit)
+                if not sums or not any(sums):
+                    continue
+                values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
+                if len(sums) == _N_ENGAGEMENT:
+                    values.update((name, None) for name in ALL_METRICS[_N_ENGAGEMENT:])
+                out[(account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat())] = values
+    return out

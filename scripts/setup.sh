@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates .venv with the connector and its test tools, once; later runs only check that it is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import source_x_organic_analytics, pytest, requests_mock" 2>/dev/null; then
+  echo "Setting up .venv (first run only) ..."
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[tests]"
+fi

@@ -1,0 +1,3 @@
+from .source import SourceXOrganicAnalytics
+
+__all__ = ["SourceXOrganicAnalytics"]

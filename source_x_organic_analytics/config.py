@@ -1,0 +1,106 @@
+"""The connector's configuration, parsed once and validated with messages that name the field to fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+DEFAULT_API_BASE_URL = "https://ads-api.x.com"
+DEFAULT_TOKEN_REFRESH_ENDPOINT = "https://api.x.com/2/oauth2/token"
+DEFAULT_HISTORY_DAYS = 90
+DEFAULT_LOOKBACK_DAYS = 3
+MAX_LOOKBACK_DAYS = 30
+
+# Ads account ids are short base-36 strings ("18ce54d4x5t"); anything else would only fail later, on X's side.
+_ACCOUNT_ID = re.compile(r"^[0-9a-z]{1,32}$")
+
+
+def config_error(message: str, internal_message: str | None = None) -> AirbyteTracedException:
+    """An error the user must fix in the connector's settings; its message is what the UI shows."""
+    return AirbyteTracedException(
+        message=message, internal_message=internal_message or message, failure_type=FailureType.config_error
+    )
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+@dataclass(frozen=True)
+class XConfig:
+    credentials: MutableMapping[str, Any]
+    account_ids: tuple[str, ...]
+    start_date: date
+    end_date: date | None
+    lookback_window_days: int
+    api_base_url: str
+
+    @property
+    def auth_type(self) -> str:
+        return str(self.credentials.get("auth_type", ""))
+
+
+def _parse_date(config: Mapping[str, Any], field: str) -> date | None:
+    value = config.get(field)
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise config_error(f"`{field}` must be a date written YYYY-MM-DD; got {value!r}.") from None
+
+
+def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfig:
+    """Validate the raw config; `today` (UTC) is injectable so that the defaults are testable."""
+    today = today or utc_today()
+    credentials = config.get("credentials")
+    if not isinstance(credentials, MutableMapping) or credentials.get("auth_type") not in ("oauth2.0", "oauth1.0a"):
+        raise config_error(
+            "`credentials.auth_type` must be `oauth2.0` or `oauth1.0a`: choose an authentication method."
+        )
+
+    raw_ids = config.get("account_ids") or []
+    if not isinstance(raw_ids, list):
+        raise config_error('`account_ids` must be a list of ads account ids, such as ["18ce54d4x5t"].')
+    account_ids = tuple(dict.fromkeys(str(a).strip() for a in raw_ids))
+    malformed = [a for a in account_ids if not _ACCOUNT_ID.match(a)]
+    if malformed:
+        raise config_error(
+            f"`account_ids` contains {', '.join(repr(a) for a in malformed)}, which is not an ads account id. "
+            "Ids are the short code of lowercase letters and digits in the ads.x.com URL, such as 18ce54d4x5t."
+        )
+
+    start_date = _parse_date(config, "start_date") or today - timedelta(days=DEFAULT_HISTORY_DAYS)
+    end_date = _parse_date(config, "end_date")
+    # An account east of UTC may already be on tomorrow's date, so "future" means beyond UTC tomorrow.
+    if start_date > today + timedelta(days=1):
+        raise config_error(f"`start_date` {start_date} is in the future: choose a day on or before {today}.")
+    if end_date is not None and end_date < start_date:
+        raise config_error(f"`end_date` {end_date} is before `start_date` {start_date}: the range would be empty.")
+
+    lookback = config.get("lookback_window_days", DEFAULT_LOOKBACK_DAYS)
+    if isinstance(lookback, bool) or not isinstance(lookback, int) or not 0 <= lookback <= MAX_LOOKBACK_DAYS:
+        raise config_error(
+            f"`lookback_window_days` must be a whole number from 0 to {MAX_LOOKBACK_DAYS}; got {lookback!r}."
+        )
+
+    api_base_url = str(config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    if not api_base_url.startswith(("https://", "http://")):
+        raise config_error(
+            f"`api_base_url` must be an http(s) URL such as {DEFAULT_API_BASE_URL}; got {api_base_url!r}."
+        )
+
+    return XConfig(
+        credentials=credentials,
+        account_ids=account_ids,
+        start_date=start_date,
+        end_date=end_date,
+        lookback_window_days=lookback,
+        api_base_url=api_base_url,
+    )

@@ -1,0 +1,237 @@
+"""How X's answers map to retries, waits and messages a user can act on.
+
+X's error body is `{"errors": [{"code", "message", "parameter"?}]}`, but some error pages are not JSON at all, so the
+HTTP status always decides what happens and the body only enriches the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+logger = logging.getLogger("airbyte")
+
+MAX_RETRIES = 5
+# Long enough for a 429 to wait out a whole 15-minute rate window and still retry; 5xx retries stay bounded by
+# MAX_RETRIES with exponential waits (1, 2, 4, 8, 16 s).
+MAX_RETRY_SECONDS = 3 * 3600
+DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60
+MAX_RATE_LIMIT_WAIT_SECONDS = 15 * 60 + 5
+LONG_WAIT_SECONDS = 30
+
+_ACCOUNT_IN_PATH = re.compile(r"/accounts/([0-9a-zA-Z]+)")
+ACCOUNT_ACCESS_CODES = {"ACCOUNT_NOT_FOUND", "ACCOUNT_LOCKED_OUT", "USER_NOT_FOUND", "ACTION_NOT_ALLOWED", "NOT_FOUND"}
+
+
+@dataclass(frozen=True)
+class XErrorDetail:
+    status: int
+    code: str
+    message: str
+    parameter: str | None = None
+
+    def __str__(self) -> str:
+        where = f" (parameter `{self.parameter}`)" if self.parameter else ""
+        return f"{self.status} {self.code}: {self.message}{where}"
+
+
+def response_json(response: requests.Response) -> Any:
+    """The parsed body, parsed once: the error handler and the stream both need it."""
+    cached = getattr(response, "_x_json", None)
+    if cached is None:
+        cached = response.json()
+        response._x_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def error_detail(response: requests.Response) -> XErrorDetail:
+    try:
+        body = response_json(response)
+        first = (body.get("errors") or [{}])[0] if isinstance(body, Mapping) else {}
+    except ValueError:
+        first = {}
+    if not isinstance(first, Mapping):
+        first = {}
+    return XErrorDetail(
+        status=response.status_code,
+        code=str(first.get("code") or response.reason or "HTTP_ERROR"),
+        message=str(first.get("message") or "X gave no error message"),
+        parameter=first.get("parameter"),
+    )
+
+
+def account_in_url(url: str) -> str | None:
+    match = _ACCOUNT_IN_PATH.search(url or "")
+    return match.group(1) if match else None
+
+
+class XApiError(AirbyteTracedException):
+    """X refused a request for a reason retrying cannot fix; `detail` keeps X's code for callers that recover."""
+
+    def __init__(self, detail: XErrorDetail, message: str, failure_type: FailureType = FailureType.config_error):
+        super().__init__(message=message, internal_message=f"X answered {detail}", failure_type=failure_type)
+        self.detail = detail
+
+
+class AccountAccessError(XApiError):
+    """The credentials cannot read one ads account; the others can still be synced."""
+
+    def __init__(self, account_id: str, detail: XErrorDetail):
+        super().__init__(
+            detail,
+            f"X refused access to ads account {account_id} ({detail}). Give the authenticated X user at least the "
+            f"Analyst role on that account (ads.x.com → the account → Account access), or remove {account_id} "
+            "from `account_ids`.",
+        )
+        self.account_id = account_id
+
+
+def raise_for_refusal(response: requests.Response) -> None:
+    """Turn a 4xx that the error handler let through into the exception that says what to do."""
+    if response.ok:
+        return
+    detail = error_detail(response)
+    account_id = account_in_url(response.request.path_url if response.request else response.url)
+    if response.status_code == 403 and detail.code == "UNAUTHORIZED_CLIENT_APPLICATION":
+        raise XApiError(
+            detail,
+            f"Your X app is not approved for the Ads API ({detail}). Apply for Ads API access for the app in the X "
+            "Developer Portal, or use the keys of an app that has it.",
+        )
+    if account_id and (response.status_code in (403, 404) and detail.code in ACCOUNT_ACCESS_CODES):
+        raise AccountAccessError(account_id, detail)
+    if response.status_code == 403:
+        raise XApiError(detail, f"X refused the request ({detail}). The X user lacks a permission this needs.")
+    raise XApiError(
+        detail,
+        f"X rejected the request to {response.request.path_url if response.request else response.url} ({detail}).",
+        failure_type=FailureType.system_error,
+    )
+
+
+class XErrorHandler(ErrorHandler):
+    """Maps X's statuses to CDK actions.
+
+    4xx refusals other than 401/429 are let through (IGNORE) so that the stream raises a typed error naming the
+    account or X's code; a stream can then skip one unreadable account, or recover from INVALID_TIME_WINDOW,
+    without retrying a request that cannot succeed.
+    """
+
+    def __init__(self, refresh_token_on_401: bool):
+        self._refresh_token_on_401 = refresh_token_on_401
+
+    @property
+    def max_retries(self) -> int:
+        return MAX_RETRIES
+
+    @property
+    def max_time(self) -> int:
+        return MAX_RETRY_SECONDS
+
+    def interpret_response(self, response_or_exception: requests.Response | Exception | None = None) -> ErrorResolution:
+        if isinstance(response_or_exception, Exception) or response_or_exception is None:
+            return ErrorResolution(
+                ResponseAction.RETRY,
+                FailureType.transient_error,
+                f"Could not reach X ({type(response_or_exception).__name__}); retrying.",
+            )
+        response = response_or_exception
+        status = response.status_code
+        if response.ok:
+            try:
+                response_json(response)
+            except ValueError:
+                return ErrorResolution(
+                    ResponseAction.RETRY,
+                    FailureType.transient_error,
+                    f"X answered {status} with a body that is not JSON.",
+                )
+            return ErrorResolution(ResponseAction.SUCCESS)
+        if status == 429:
+            return ErrorResolution(
+                ResponseAction.RATE_LIMITED, FailureType.transient_error, "X's rate limit was reached."
+            )
+        if status == 401:
+            detail = error_detail(response)
+            if self._refresh_token_on_401:
+                return ErrorResolution(ResponseAction.REFRESH_TOKEN_THEN_RETRY, FailureType.config_error, str(detail))
+            return ErrorResolution(
+                ResponseAction.FAIL,
+                FailureType.config_error,
+                f"X rejected the credentials ({detail}). They are invalid or have been revoked: generate a new access "
+                "token and secret for the app in the X Developer Portal and update the source.",
+            )
+        if status == 408 or status >= 500:
+            return ErrorResolution(
+                ResponseAction.RETRY, FailureType.transient_error, f"X is temporarily unavailable ({status})."
+            )
+        return ErrorResolution(ResponseAction.IGNORE, FailureType.config_error, f"X refused the request ({status}).")
+
+
+def _seconds_until(epoch: float, now: float) -> float:
+    return max(0.0, epoch - now)
+
+
+def rate_limit_wait_seconds(headers: Mapping[str, str], now: float, attempt: int = 1) -> float:
+    """Seconds until X's limit resets: the account-level limit first, the user-level one next."""
+    for header in ("x-account-rate-limit-reset", "x-rate-limit-reset"):
+        value = headers.get(header)
+        if value:
+            try:
+                return min(_seconds_until(float(value), now), MAX_RATE_LIMIT_WAIT_SECONDS)
+            except ValueError:
+                continue
+    return min(DEFAULT_RATE_LIMIT_WAIT_SECONDS * attempt, MAX_RATE_LIMIT_WAIT_SECONDS)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """`retry-after` is either delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return _seconds_until(parsedate_to_datetime(value).timestamp(), now)
+    except (TypeError, ValueError):
+        return None
+
+
+class XBackoffStrategy(BackoffStrategy):
+    """Waits as long as X says: until the rate-limit reset on 429, `retry-after` on 503; else the CDK's default."""
+
+    def backoff_time(
+        self, response_or_exception: requests.Response | requests.RequestException | None, attempt_count: int
+    ) -> float | None:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        response = response_or_exception
+        now = time.time()
+        if response.status_code == 429:
+            wait = rate_limit_wait_seconds(response.headers, now, attempt_count)
+        elif response.status_code == 503:
+            wait = retry_after_seconds(response.headers.get("retry-after"), now)
+            if wait is None:
+                return None
+        else:
+            return None
+        if wait >= LONG_WAIT_SECONDS:
+            resume = datetime.fromtimestamp(now + wait + 1, tz=timezone.utc).strftime("%H:%M:%S UTC")
+            logger.info(
+                f"X asked to wait ({response.status_code} on {response.request.path_url}): resuming at {resume}."
+            )
+        # The CDK adds one second of its own; a zero would make it fall back to its exponential default.
+        return max(wait, 0.01)

@@ -1,0 +1,68 @@
+"""The source: `check` and the list of streams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from datetime import datetime
+from typing import Any
+
+from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, ConfiguredAirbyteCatalog
+from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.streams import Stream
+
+from .auth import build_authenticator
+from .config import config_error, parse_config
+from .context import SyncContext, utc_now
+from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
+from .streams.accounts import AccountDirectory
+from .streams.tweets import TimelineCache
+
+# `tweets` before `organic_report`: the report then reuses the timeline `tweets` just paged through.
+_READ_ORDER = {"accounts": 0, "tweets": 1, "organic_report": 2, "scheduled_tweets": 3}
+
+
+class SourceXOrganicAnalytics(AbstractSource):
+    def __init__(self, clock: Callable[[], datetime] = utc_now):
+        super().__init__()
+        self._clock = clock
+
+    def _context(self, config: Mapping[str, Any]) -> tuple[SyncContext, Tweets]:
+        parsed = parse_config(config, today=self._clock().date())
+        # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
+        context = SyncContext(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
+        context.accounts = AccountDirectory(context, parsed.account_ids)
+        tweets = Tweets(context)
+        context.timelines = TimelineCache(tweets)
+        return context, tweets
+
+    def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
+        context, _ = self._context(config)
+        readable = context.accounts.all_readable_ids()  # one cheap call that proves the credentials work
+        missing = [a for a in context.config.account_ids if a not in readable]
+        if missing:
+            raise config_error(
+                f"These credentials cannot read the ads account(s) {', '.join(missing)} in `account_ids`. "
+                f"Accounts they can read: {', '.join(readable) or 'none'}. Fix the id, or ask an admin of the account "
+                "to give your X user at least the Analyst role."
+            )
+        if not readable:
+            raise config_error(
+                "These credentials can read no ads account. Sign in with an X user that has at least the Analyst "
+                "role on an ads account (ads.x.com → Account access)."
+            )
+        return True, None
+
+    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        context, tweets = self._context(config)
+        return [Accounts(context, context.config.account_ids), tweets, OrganicReport(context), ScheduledTweets(context)]
+
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | MutableMapping[str, Any] | None = None,
+    ) -> Iterator[AirbyteMessage]:
+        catalog.streams.sort(key=lambda s: _READ_ORDER.get(s.stream.name, len(_READ_ORDER)))
+        yield from super().read(logger, config, catalog, state)

@@ -1,0 +1,224 @@
+"""The `organic_report` stream: organic metrics per tweet per account-local day, incremental per account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from ..errors import XApiError, raise_for_refusal, response_json
+from ..windows import SYNC_WINDOW_DAYS, DayConvention, DayWindow, chunk_days, day_window, format_x_time, read_range
+from .base import AccountStream
+
+ENGAGEMENT_METRICS = (
+    "impressions",
+    "engagements",
+    "retweets",
+    "replies",
+    "likes",
+    "follows",
+    "unfollows",
+    "clicks",
+    "url_clicks",
+    "app_clicks",
+    "card_engagements",
+    "qualified_impressions",
+    "carousel_swipes",
+    "poll_card_vote",
+    "tweets_send",
+)
+VIDEO_METRICS = (
+    "video_total_views",
+    "video_views_25",
+    "video_views_50",
+    "video_views_75",
+    "video_views_100",
+    "video_cta_clicks",
+    "video_content_starts",
+    "video_3s100pct_views",
+    "video_6s_views",
+    "video_15s_views",
+)
+METRICS = ENGAGEMENT_METRICS + VIDEO_METRICS
+PLACEMENT = "ALL_ON_TWITTER"
+MAX_IDS_PER_REQUEST = 20
+
+
+def sanitize_state(state: Any, today: date | None, log: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """Keep each `{"<account_id>": {"date": "YYYY-MM-DD"}}` entry that makes sense: a malformed one is dropped
+    (that account restarts at `start_date`) and a future date is clamped to `today`. Accounts no longer configured
+    keep their entry, so adding them back later resumes where they were."""
+    log = log if log is not None else []
+    if not isinstance(state, Mapping):
+        if state:
+            log.append(f"Ignoring organic_report state of unexpected shape {type(state).__name__}; starting over.")
+        return {}
+    clean: dict[str, dict[str, str]] = {}
+    for account_id, entry in state.items():
+        raw = entry.get("date") if isinstance(entry, Mapping) else None
+        try:
+            saved = date.fromisoformat(str(raw))
+        except ValueError:
+            log.append(f"Ignoring organic_report state {account_id!r}: {entry!r} is not {{'date': 'YYYY-MM-DD'}}.")
+            continue
+        if today is not None and saved > today:
+            log.append(f"organic_report state of {account_id} is in the future ({saved}); treating it as {today}.")
+            saved = today
+        clean[str(account_id)] = {"date": saved.isoformat()}
+    return clean
+
+
+def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
+    """One record per tweet per day with any non-zero metric; a metric X returned as null stays null."""
+    days = window.days
+    for item in body.get("data") or []:
+        metrics = ((item.get("id_data") or [{}])[0] or {}).get("metrics") or {}
+        series = {name: metrics.get(name) for name in METRICS}
+        for name, values in series.items():
+            if values is not None and (not isinstance(values, list) or len(values) != days):
+                raise AirbyteTracedException(
+                    message=f"X returned a malformed `{name}` series for tweet {item.get('id')} in account "
+                    f"{account_id} ({window.first}..{window.last}); the sync state was not moved past that window.",
+                    internal_message=f"expected a list of {days} numbers, got {values!r:.200}",
+                    failure_type=FailureType.system_error,
+                )
+        for bucket in range(days):
+            values = {name: (None if s is None or s[bucket] is None else int(s[bucket])) for name, s in series.items()}
+            if any(values.values()):
+                yield {
+                    "account_id": account_id,
+                    "tweet_id": str(item["id"]),
+                    "date": window.day(bucket).isoformat(),
+                    "placement": PLACEMENT,
+                    **values,
+                }
+
+
+class OrganicReport(AccountStream):
+    primary_key = ["account_id", "tweet_id", "date"]
+    cursor_field = "date"
+    page_size = MAX_IDS_PER_REQUEST
+
+    def __init__(self, context):
+        super().__init__(context)
+        self._state: dict[str, dict[str, str]] = {}
+        self._conventions: dict[str, DayConvention] = {}
+        self._confirmed: set[str] = set()
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return self._state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        notes: list[str] = []
+        self._state = sanitize_state(value, today=self.context.clock().date() + timedelta(days=1), log=notes)
+        for note in notes:
+            self.logger.warning(note)
+
+    def path(self, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        return f"stats/accounts/{(stream_slice or {})['account_id']}"
+
+    # -- slices: one per (account, window of at most 7 local days) ------------------------------------------------
+
+    def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
+        if sync_mode == SyncMode.full_refresh:
+            self._state = {}
+        yield from super().stream_slices(sync_mode, **kwargs)
+
+    def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        config = self.context.config
+        tz = self._timezone(account)
+        today = self.context.clock().astimezone(tz).date()
+        saved = self._state.get(account["id"], {}).get("date")
+        span = read_range(
+            config.start_date,
+            config.end_date,
+            today,
+            date.fromisoformat(saved) if saved else None,
+            config.lookback_window_days,
+        )
+        if span is None:
+            return
+        breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
+        for first, last in chunk_days(span[0], span[1], SYNC_WINDOW_DAYS, breaks):
+            yield {"account_id": account["id"], "first": first.isoformat(), "last": last.isoformat()}
+
+    @staticmethod
+    def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
+        try:
+            return ZoneInfo(account.get("timezone") or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            raise AirbyteTracedException(
+                message=f"Ads account {account['id']} has a time zone this system does not know: "
+                f"{account.get('timezone')!r}.",
+                failure_type=FailureType.system_error,
+            ) from None
+
+    @staticmethod
+    def _switch_day(account: Mapping[str, Any], tz: ZoneInfo) -> date | None:
+        switched = account.get("timezone_switch_at")
+        if not switched:
+            return None
+        return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+
+    # -- reading one window ---------------------------------------------------------------------------------------
+
+    def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
+        account_id = stream_slice["account_id"]
+        account = self.context.accounts.get(account_id)
+        tz = self._timezone(account)
+        first, last = date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
+        now = self.context.clock()
+        convention = self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
+        try:
+            yield from self._read_window(account_id, day_window(first, last, tz, now, convention))
+        except XApiError as error:
+            if error.detail.code != "INVALID_TIME_WINDOW" or account_id in self._confirmed:
+                raise
+            other = next(c for c in DayConvention if c is not convention)
+            self.logger.warning(
+                f"X refused a DAY window of account {account_id} written with {convention.value} ({error.detail}); "
+                f"retrying it once with {other.value} and keeping that for this account for the rest of the sync."
+            )
+            self._conventions[account_id] = other
+            yield from self._read_window(account_id, day_window(first, last, tz, now, other))
+        self._confirmed.add(account_id)
+        saved = self._state.get(account_id, {}).get("date")
+        if saved is None or saved < last.isoformat():
+            self._state[account_id] = {"date": last.isoformat()}
+
+    def _read_window(self, account_id: str, window: DayWindow) -> Iterable[Mapping[str, Any]]:
+        tweet_ids = [t.id for t in self.context.timelines.get(account_id) if t.created_at < window.end]
+        for offset in range(0, len(tweet_ids), MAX_IDS_PER_REQUEST):
+            batch = {
+                "account_id": account_id,
+                "entity_ids": ",".join(tweet_ids[offset : offset + MAX_IDS_PER_REQUEST]),
+                "start_time": format_x_time(window.start),
+                "end_time": format_x_time(window.end),
+            }
+            _, response = self._fetch_next_page(batch, {}, None)
+            raise_for_refusal(response)
+            yield from bucket_records(response_json(response), window, account_id)
+
+    def request_params(
+        self, stream_state: Mapping[str, Any] | None, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> MutableMapping[str, Any]:
+        batch = stream_slice or {}
+        return {
+            "entity": "ORGANIC_TWEET",
+            "entity_ids": batch["entity_ids"],
+            "start_time": batch["start_time"],
+            "end_time": batch["end_time"],
+            "granularity": "DAY",
+            "metric_groups": "ENGAGEMENT,VIDEO",
+            "placement": PLACEMENT,
+        }
+
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+        return None

@@ -1,0 +1,92 @@
+"""Date-window arithmetic for X's DAY reports, as pure functions (no HTTP, no clock of their own).
+
+X reads DAY windows as whole days in the ads account's time zone and wants both ends at local midnight written with
+the UTC offset in force *today*, not on the day asked for; buckets are then 24 hours each from the start. Some
+accounts have been seen to need each day's own offset instead: `DayConvention` names the two so a caller can switch.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+SYNC_WINDOW_DAYS = 7
+
+
+class DayConvention(enum.Enum):
+    TODAY_OFFSET = "today's UTC offset"  # X's documented rule
+    DAY_OFFSET = "each day's own UTC offset"
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """Local days `first`..`last` inclusive, and the UTC instants X wants for them (end exclusive)."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def day(self, bucket: int) -> date:
+        return self.first + timedelta(days=bucket)
+
+
+def local_today(tz: ZoneInfo, now: datetime) -> date:
+    return now.astimezone(tz).date()
+
+
+def local_midnight(day: date, tz: ZoneInfo, now: datetime, convention: DayConvention) -> datetime:
+    """The UTC instant X means by midnight starting `day` in `tz`."""
+    if convention is DayConvention.DAY_OFFSET:
+        return datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
+    offset = now.astimezone(tz).utcoffset() or timedelta(0)
+    return datetime.combine(day, time(), tzinfo=timezone.utc) - offset
+
+
+def day_window(first: date, last: date, tz: ZoneInfo, now: datetime, convention: DayConvention) -> DayWindow:
+    return DayWindow(
+        first=first,
+        last=last,
+        start=local_midnight(first, tz, now, convention),
+        end=local_midnight(last + timedelta(days=1), tz, now, convention),
+    )
+
+
+def chunk_days(first: date, last: date, max_days: int, breaks: tuple[date, ...] = ()) -> Iterator[tuple[date, date]]:
+    """Consecutive inclusive ranges of at most `max_days` covering first..last; a range never crosses a break day
+    (a new range starts on it), which keeps a time-zone switch out of the middle of a request."""
+    start = first
+    cuts = sorted(b for b in breaks if first < b <= last)
+    while start <= last:
+        end = min(last, start + timedelta(days=max_days - 1))
+        for cut in cuts:
+            if start < cut <= end:
+                end = cut - timedelta(days=1)
+                break
+        yield start, end
+        start = end + timedelta(days=1)
+
+
+def read_range(
+    start_date: date,
+    end_date: date | None,
+    today: date,
+    saved: date | None,
+    lookback_days: int,
+) -> tuple[date, date] | None:
+    """The local days to read this sync: from the saved day minus the look-back (never before `start_date`) to the
+    configured end or today, whichever is first. None when there is nothing to read."""
+    first = start_date if saved is None else max(start_date, saved - timedelta(days=lookback_days))
+    last = today if end_date is None else min(end_date, today)
+    return (first, last) if first <= last else None
+
+
+def format_x_time(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,181 @@
+"""A small fake of the X Ads API on requests-mock: enough state to answer like X, small enough to read in a test."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests_mock as rm
+
+from source_x_organic_analytics import SourceXOrganicAnalytics
+
+BASE = "https://ads-api.test"
+TOKEN_URL = "https://api.test/2/oauth2/token"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+OAUTH1 = {
+    "auth_type": "oauth1.0a",
+    "consumer_key": "ck-123",
+    "consumer_secret": "cs-SECRET-456",
+    "access_token": "at-789",
+    "access_token_secret": "ats-SECRET-012",
+}
+
+
+def oauth2_credentials() -> dict[str, Any]:
+    return {
+        "auth_type": "oauth2.0",
+        "client_id": "client-abc",
+        "client_secret": "client-SECRET-def",
+        "refresh_token": "refresh-SECRET-1",
+        "token_refresh_endpoint": TOKEN_URL,
+    }
+
+
+def make_config(**overrides: Any) -> dict[str, Any]:
+    config = {
+        "credentials": dict(OAUTH1),
+        "api_base_url": BASE,
+        "start_date": "2026-11-10",
+        "end_date": "2026-11-23",
+        "lookback_window_days": 3,
+    }
+    config.update(overrides)
+    return {k: v for k, v in config.items() if v is not None}  # None = leave the field out
+
+
+def v1_time(instant: datetime) -> str:
+    return instant.strftime("%a %b %d %H:%M:%S +0000 %Y")
+
+
+def tweet(tweet_id: int, created: datetime, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": tweet_id,
+        "id_str": str(tweet_id),
+        "tweet_id": str(tweet_id),
+        "full_text": f"tweet {tweet_id}",
+        "created_at": v1_time(created),
+        "user": {"id": 42, "id_str": "42"},
+        "tweet_type": "PUBLISHED",
+        **extra,
+    }
+
+
+def error_body(code: str, message: str, parameter: str | None = None) -> dict[str, Any]:
+    error = {"code": code, "message": message}
+    if parameter:
+        error["parameter"] = parameter
+    return {"errors": [error], "request": {"params": {}}}
+
+
+@dataclass
+class FakeX:
+    """Answers list endpoints with X's cursor paging and the stats endpoint from `metric(tweet_id, utc_start)`."""
+
+    mocker: rm.Mocker
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    tweets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    scheduled: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # (tweet_id, bucket start in UTC) -> metrics for that day, or None for a tweet X returns as all-null.
+    metric: Callable[[str, datetime], dict[str, int] | None] = lambda tweet_id, start: {"impressions": 1}
+    stats_calls: list[dict[str, str]] = field(default_factory=list)
+
+    def install(self) -> FakeX:
+        self.mocker.get(f"{BASE}/12/accounts", json=self._accounts)
+        self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/tweets"), json=self._tweets)
+        self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/scheduled_tweets"), json=self._scheduled)
+        self.mocker.get(re.compile(rf"{BASE}/12/stats/accounts/(\w+)"), json=self._stats)
+        return self
+
+    @staticmethod
+    def _params(request) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlparse(request.url).query, keep_blank_values=True).items()}
+
+    def _page(self, items: list[dict[str, Any]], request, default_count: int) -> dict[str, Any]:
+        params = self._params(request)
+        count = int(params.get("count", default_count))
+        offset = int(params.get("cursor", "0"))
+        page = items[offset : offset + count]
+        more = offset + count < len(items)
+        return {"request": {"params": params}, "data": page, "next_cursor": str(offset + count) if more else None}
+
+    def _accounts(self, request, context) -> dict[str, Any]:
+        params = self._params(request)
+        wanted = params.get("account_ids")
+        items = [a for a in self.accounts if not wanted or a["id"] in wanted.split(",")]
+        return self._page(items, request, 200)
+
+    def _account_of(self, request) -> str:
+        return re.search(r"/accounts/(\w+)", request.path).group(1)
+
+    def _tweets(self, request, context) -> dict[str, Any]:
+        return self._page(self.tweets.get(self._account_of(request), []), request, 200)
+
+    def _scheduled(self, request, context) -> dict[str, Any]:
+        return self._page(self.scheduled.get(self._account_of(request), []), request, 100)
+
+    def _stats(self, request, context) -> dict[str, Any]:
+        params = self._params(request)
+        self.stats_calls.append(params)
+        start = datetime.fromisoformat(params["start_time"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(params["end_time"].replace("Z", "+00:00"))
+        buckets = int((end - start) / timedelta(days=1))
+        data = []
+        for tweet_id in params["entity_ids"].split(","):
+            days = [self.metric(tweet_id, start + timedelta(days=i)) for i in range(buckets)]
+            names = sorted({n for d in days if d for n in d})
+            metrics: dict[str, Any] = {"impressions": None, "likes": None}
+            for name in names:
+                metrics[name] = [(d or {}).get(name, 0) for d in days]
+            data.append({"id": tweet_id, "id_data": [{"segment": None, "metrics": metrics}]})
+        return {"data_type": "stats", "time_series_length": buckets, "data": data, "request": {"params": params}}
+
+
+@pytest.fixture
+def fake_x():
+    with rm.Mocker() as mocker:
+        yield FakeX(mocker).install()
+
+
+@pytest.fixture
+def source() -> SourceXOrganicAnalytics:
+    return SourceXOrganicAnalytics(clock=lambda: NOW)
+
+
+def account(account_id: str, tz: str = "UTC", **extra: Any) -> dict[str, Any]:
+    return {"id": account_id, "name": f"Account {account_id}", "timezone": tz, "deleted": False, **extra}
+
+
+def as_dicts(output) -> list[dict[str, Any]]:
+    return [json.loads(json.dumps(m.record.data)) for m in output.records]
+
+
+def days(first: str, last: str) -> list[date]:
+    a, b = date.fromisoformat(first), date.fromisoformat(last)
+    return [a + timedelta(days=i) for i in range((b - a).days + 1)]
+
+
+def all_text(output, stdout: str = "") -> str:
+    """Everything a run printed: every message (logs and traces included) and what went straight to stdout."""
+    from airbyte_cdk.models import AirbyteMessageSerializer
+
+    return "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator()) + stdout
+
+
+def run_check(source, config: dict[str, Any], tmp_path) -> tuple[Any, str]:
+    """`check` through the real entrypoint (the CDK's test wrapper has no check helper): (status, all output)."""
+    from airbyte_cdk.entrypoint import AirbyteEntrypoint
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    entrypoint = AirbyteEntrypoint(source)
+    lines = list(entrypoint.run(entrypoint.parse_args(["check", "--config", str(path)])))
+    messages = [json.loads(line) for line in lines]
+    status = next(m["connectionStatus"] for m in messages if m["type"] == "CONNECTION_STATUS")
+    return status, "\n".join(lines)

@@ -1,0 +1,73 @@
+"""`check`: one cheap authenticated call, each configured account verified, and failures that say what to do."""
+
+import pytest
+
+from .conftest import BASE, OAUTH1, account, error_body, make_config, run_check
+
+
+@pytest.fixture
+def accounts(fake_x):
+    fake_x.accounts = [account("abc1"), account("def2"), account("gone", deleted=True)]
+    return fake_x
+
+
+def test_succeeds_with_one_call_when_every_configured_account_is_readable(accounts, source, tmp_path):
+    status, _ = run_check(source, make_config(account_ids=["abc1", "def2"]), tmp_path)
+    assert status["status"] == "SUCCEEDED"
+    assert len(accounts.mocker.request_history) == 1
+
+
+def test_names_the_unknown_account_and_the_readable_ones(accounts, source, tmp_path):
+    status, _ = run_check(source, make_config(account_ids=["abc1", "zzz9", "gone"]), tmp_path)
+    assert status["status"] == "FAILED"
+    assert "zzz9, gone" in status["message"]
+    assert "Accounts they can read: abc1, def2." in status["message"]
+
+
+def test_401_says_the_credentials_are_invalid_or_revoked(fake_x, source, tmp_path):
+    fake_x.mocker.get(
+        f"{BASE}/12/accounts",
+        status_code=401,
+        json=error_body("UNAUTHORIZED_ACCESS", "This request is not properly authenticated"),
+    )
+    status, output = run_check(source, make_config(), tmp_path)
+    assert status["status"] == "FAILED"
+    assert "401 UNAUTHORIZED_ACCESS: This request is not properly authenticated" in status["message"]
+    assert "invalid or have been revoked" in status["message"]
+    assert len(fake_x.mocker.request_history) == 1  # a 401 is not retried
+    for secret in OAUTH1.values():
+        if "SECRET" in secret:
+            assert secret not in output
+
+
+def test_403_unapproved_app_says_to_apply_for_ads_api_access(fake_x, source, tmp_path):
+    fake_x.mocker.get(
+        f"{BASE}/12/accounts",
+        status_code=403,
+        json=error_body(
+            "UNAUTHORIZED_CLIENT_APPLICATION", "The client application making this request does not have access"
+        ),
+    )
+    status, _ = run_check(source, make_config(), tmp_path)
+    assert status["status"] == "FAILED"
+    assert "not approved for the Ads API" in status["message"]
+    assert "UNAUTHORIZED_CLIENT_APPLICATION" in status["message"]
+
+
+def test_credentials_that_read_no_account(fake_x, source, tmp_path):
+    status, _ = run_check(source, make_config(), tmp_path)
+    assert status["status"] == "FAILED" and "can read no ads account" in status["message"]
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"start_date": "2026-11-20", "end_date": "2026-11-01"}, "`end_date`"),
+        ({"start_date": "2099-01-01", "end_date": None}, "`start_date`"),
+        ({"account_ids": ["Not An Id"]}, "`account_ids`"),
+    ],
+)
+def test_bad_config_fails_naming_the_field_without_calling_x(fake_x, source, tmp_path, overrides, field):
+    status, _ = run_check(source, make_config(**overrides), tmp_path)
+    assert status["status"] == "FAILED" and field in status["message"]
+    assert fake_x.mocker.request_history == []

@@ -1,0 +1,117 @@
+"""Retries and waits: as long as X says on 429 and 503, bounded on 5xx, never on a refusal."""
+
+from unittest import mock
+
+import pytest
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
+
+from source_x_organic_analytics.errors import rate_limit_wait_seconds, retry_after_seconds
+
+from .conftest import BASE, account, as_dicts, error_body, make_config
+
+FROZEN_NOW = 1_800_000_000.0
+SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
+
+
+@pytest.fixture
+def sleeps():
+    """Records every wait instead of sleeping; the clock is frozen so waits are exact."""
+    with (
+        mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as user_sleep,
+        mock.patch("time.sleep") as other_sleep,
+        mock.patch("source_x_organic_analytics.errors.time.time", return_value=FROZEN_NOW),
+    ):
+        # backoff itself sleeps 0 s between tries of a user-defined wait; only real waits count.
+        yield lambda: [c.args[0] for c in user_sleep.call_args_list + other_sleep.call_args_list if c.args[0]]
+
+
+def scheduled_catalog():
+    return CatalogBuilder().with_stream("scheduled_tweets", SyncMode.full_refresh).build()
+
+
+def ok_page():
+    return {"json": {"data": [{"id": "s1"}], "next_cursor": None}}
+
+
+def test_429_waits_until_the_account_level_reset_then_succeeds(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1")]
+    limited = {
+        "status_code": 429,
+        "json": error_body("TOO_MANY_REQUESTS", "Rate limit exceeded"),
+        "headers": {
+            "x-account-rate-limit-reset": str(int(FROZEN_NOW + 120)),
+            "x-rate-limit-reset": str(int(FROZEN_NOW + 900)),
+        },
+    }
+    fake_x.mocker.get(SCHEDULED, [limited, ok_page()])
+    records = as_dicts(read(source, make_config(), scheduled_catalog()))
+    assert [r["id"] for r in records] == ["s1"]
+    assert sleeps() == [121]  # the account-level reset (120 s) plus the CDK's one second, not a fixed sleep
+
+
+def test_429_without_account_header_uses_the_user_level_reset():
+    assert rate_limit_wait_seconds({"x-rate-limit-reset": str(int(FROZEN_NOW + 42))}, FROZEN_NOW) == 42
+
+
+def test_429_without_any_reset_header_waits_a_sane_default_that_grows():
+    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=1) == 60
+    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=3) == 180
+    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=99) == 905
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    assert retry_after_seconds("7", FROZEN_NOW) == 7
+    assert retry_after_seconds("Fri, 15 Jan 2027 08:00:10 GMT", FROZEN_NOW) == 10  # FROZEN_NOW is 08:00:00 GMT
+    assert retry_after_seconds("soon", FROZEN_NOW) is None
+
+
+def test_503_honours_retry_after(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1")]
+    fake_x.mocker.get(
+        SCHEDULED, [{"status_code": 503, "headers": {"retry-after": "7"}, "text": "<html>busy</html>"}, ok_page()]
+    )
+    assert len(read(source, make_config(), scheduled_catalog()).records) == 1
+    assert sleeps() == [8]
+
+
+def test_500_and_non_json_bodies_are_retried(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1")]
+    fake_x.mocker.get(
+        SCHEDULED, [{"status_code": 500, "json": error_body("INTERNAL_ERROR", "x")}, {"text": "<html>"}, ok_page()]
+    )
+    assert len(read(source, make_config(), scheduled_catalog()).records) == 1
+    assert len(fake_x.mocker.request_history) == 4
+
+
+def test_a_persistent_5xx_ends_the_stream_after_bounded_retries(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1")]
+    fake_x.mocker.get(SCHEDULED, status_code=502, text="bad gateway")
+    output = read(source, make_config(), scheduled_catalog())
+    assert len(fake_x.mocker.request_history) == 1 + 6  # accounts, then 1 try + 5 retries
+    assert output.errors and output.records == []
+
+
+def test_a_400_is_not_retried_and_carries_xs_code(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1")]
+    fake_x.mocker.get(SCHEDULED, status_code=400, json=error_body("INVALID_PARAMETER", "count is bad", "count"))
+    output = read(source, make_config(), scheduled_catalog())
+    assert len(fake_x.mocker.request_history) == 2
+    assert "400 INVALID_PARAMETER: count is bad (parameter `count`)" in output.errors[0].trace.error.message
+    assert sleeps() == []
+
+
+def test_an_account_refused_mid_sync_does_not_stop_the_others(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1"), account("def2"), account("ghi3")]
+    fake_x.scheduled = {"abc1": [{"id": "a"}], "ghi3": [{"id": "c"}]}
+    fake_x.mocker.get(
+        f"{BASE}/12/accounts/def2/scheduled_tweets",
+        status_code=403,
+        json=error_body("ACCOUNT_NOT_FOUND", "Account def2 not found"),
+    )
+    output = read(source, make_config(), scheduled_catalog())
+    assert [r["id"] for r in as_dicts(output)] == ["a", "c"]
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error"
+    assert "def2" in error.message and "Analyst role" in error.message
