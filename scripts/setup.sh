@@ -6,6 +6,6 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import source_x_organic_analytics, pytest, requests_mock" 2>/dev/null; then
   echo "Setting up .venv (first run only) ..."
   "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[tests]"
+  .venv/bin/python -m pip install -qq --upgrade pip
+  .venv/bin/python -m pip install -qq -e ".[tests]"
 fi

@@ -41,10 +41,19 @@ class AccountDirectory:
         self._filtered = Accounts(context, configured_ids)
         self._all = Accounts(context)
         self._listed: list[Mapping[str, Any]] | None = None
+        self._failure: Exception | None = None
 
     def listed(self) -> list[Mapping[str, Any]]:
+        # A failed listing is remembered too: X allows few account listings per 15 minutes, and every stream of the
+        # sync would otherwise redo the same failing call with its retries.
+        if self._failure is not None:
+            raise self._failure
         if self._listed is None:
-            self._listed = list(self._filtered.read_pages({}))
+            try:
+                self._listed = list(self._filtered.read_pages({}))
+            except Exception as error:
+                self._failure = error
+                raise
         return self._listed
 
     def readable(self) -> list[Mapping[str, Any]]:

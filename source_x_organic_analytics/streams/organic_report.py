@@ -136,13 +136,9 @@ class OrganicReport(AccountStream):
         tz = self._timezone(account)
         today = self.context.clock().astimezone(tz).date()
         saved = self._state.get(account["id"], {}).get("date")
-        span = read_range(
-            config.start_date,
-            config.end_date,
-            today,
-            date.fromisoformat(saved) if saved else None,
-            config.lookback_window_days,
-        )
+        # The state setter only knows UTC; an account west of UTC may still be on the day before that.
+        saved_day = min(date.fromisoformat(saved), today) if saved else None
+        span = read_range(config.start_date, config.end_date, today, saved_day, config.lookback_window_days)
         if span is None:
             return
         breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
