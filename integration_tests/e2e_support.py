@@ -25,8 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CATALOG_PATH = ROOT / "integration_tests" / "configured_catalog.json"
 CLI_NAME = "source-x-organic-analytics"
 MAX_IDS_PER_REQUEST = 20
-WINDOW_DAYS = 7
+WINDOW_DAYS = 7  # synchronous stats requests
+JOB_WINDOW_DAYS = 90  # asynchronous jobs, used when the range to read is longer than WINDOW_DAYS
 STATS_PATH_PREFIX = "/12/stats/accounts/"
+JOBS_PATH_PREFIX = "/12/stats/jobs/accounts/"
+
+
+def is_stats_request(r: Any) -> bool:
+    """A request for metrics: a synchronous stats GET, or the POST that creates an asynchronous job (not its polls)."""
+    return r.path.startswith(STATS_PATH_PREFIX) or (r.method == "POST" and r.path.startswith(JOBS_PATH_PREFIX))
 
 
 def cli_path() -> str:
@@ -206,7 +213,7 @@ def expected_scheduled_record(truth_obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def stats_requests(emu: EmulatorServer, since: int = 0) -> list[Any]:
-    return [r for r in emu.requests.snapshot()[since:] if r.path.startswith(STATS_PATH_PREFIX)]
+    return [r for r in emu.requests.snapshot()[since:] if is_stats_request(r)]
 
 
 def config_for(emu: EmulatorServer, oauth: str, **kw: Any) -> dict[str, Any]:
@@ -217,12 +224,16 @@ def config_for(emu: EmulatorServer, oauth: str, **kw: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- expected windows
 
 
+def window_days(first: dt.date, last: dt.date) -> int:
+    return JOB_WINDOW_DAYS if (last - first).days + 1 > WINDOW_DAYS else WINDOW_DAYS
+
+
 def expected_windows(first: dt.date, last: dt.date, breaks: Iterable[dt.date] = ()) -> list[tuple[dt.date, dt.date]]:
     """Consecutive runs of at most 7 days; a time-zone switch day always starts a new run."""
     cuts = sorted(b for b in breaks if first < b <= last)
     out, start = [], first
     while start <= last:
-        end = min(last, start + dt.timedelta(days=WINDOW_DAYS - 1))
+        end = min(last, start + dt.timedelta(days=window_days(first, last) - 1))
         end = min([end] + [c - dt.timedelta(days=1) for c in cuts if start < c <= end])
         out.append((start, end))
         start = end + dt.timedelta(days=1)
@@ -253,6 +264,6 @@ def group_stats_by_window(requests: Iterable[Any]) -> dict[tuple[str, str, str],
     """(account_id, start_time, end_time) → the stats requests of that window."""
     out: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
     for r in requests:
-        account_id = r.path[len(STATS_PATH_PREFIX) :]
+        account_id = r.path.rsplit("/", 1)[-1]
         out[(account_id, r.query.get("start_time", ""), r.query.get("end_time", ""))].append(r)
     return out

@@ -16,6 +16,8 @@ DEFAULT_TOKEN_REFRESH_ENDPOINT = "https://api.x.com/2/oauth2/token"
 DEFAULT_HISTORY_DAYS = 90
 DEFAULT_LOOKBACK_DAYS = 3
 MAX_LOOKBACK_DAYS = 30
+DEFAULT_NUM_WORKERS = 3
+MAX_NUM_WORKERS = 10
 
 # Ads account ids are short base-36 strings ("18ce54d4x5t"); anything else would only fail later, on X's side.
 _ACCOUNT_ID = re.compile(r"^[0-9a-z]{1,32}$")
@@ -40,6 +42,7 @@ class XConfig:
     end_date: date | None
     lookback_window_days: int
     api_base_url: str
+    num_workers: int = 3
 
     @property
     def auth_type(self) -> str:
@@ -90,6 +93,10 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
             f"`lookback_window_days` must be a whole number from 0 to {MAX_LOOKBACK_DAYS}; got {lookback!r}."
         )
 
+    num_workers = config.get("num_workers", DEFAULT_NUM_WORKERS)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or not 1 <= num_workers <= MAX_NUM_WORKERS:
+        raise config_error(f"`num_workers` must be a whole number from 1 to {MAX_NUM_WORKERS}; got {num_workers!r}.")
+
     api_base_url = str(config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
     if not api_base_url.startswith(("https://", "http://")):
         raise config_error(
@@ -103,4 +110,5 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         end_date=end_date,
         lookback_window_days=lookback,
         api_base_url=api_base_url,
+        num_workers=num_workers,
     )

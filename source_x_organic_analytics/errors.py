@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -210,8 +211,28 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
+class RateLimitGate:
+    """Shared by the workers of a stream: once X says "wait until T", no worker sends another request before T."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open_at = 0.0
+
+    def close_until(self, epoch: float) -> None:
+        with self._lock:
+            self._open_at = max(self._open_at, epoch)
+
+    def wait(self) -> None:
+        delay = self._open_at - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+
 class XBackoffStrategy(BackoffStrategy):
     """Waits as long as X says: until the rate-limit reset on 429, `retry-after` on 503; else the CDK's default."""
+
+    def __init__(self, gate: RateLimitGate | None = None):
+        self._gate = gate
 
     def backoff_time(
         self, response_or_exception: requests.Response | requests.RequestException | None, attempt_count: int
@@ -233,5 +254,7 @@ class XBackoffStrategy(BackoffStrategy):
             logger.info(
                 f"X asked to wait ({response.status_code} on {response.request.path_url}): resuming at {resume}."
             )
+        if self._gate is not None and response.status_code == 429:
+            self._gate.close_until(now + wait + 1)
         # The CDK adds one second of its own; a zero would make it fall back to its exponential default.
         return max(wait, 0.01)

@@ -8,12 +8,13 @@ accounts have been seen to need each day's own offset instead: `DayConvention` n
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-SYNC_WINDOW_DAYS = 7
+SYNC_WINDOW_DAYS = 7  # the synchronous stats endpoint's longest range
+ASYNC_WINDOW_DAYS = 90  # an asynchronous job's longest range
 
 
 class DayConvention(enum.Enum):
@@ -36,6 +37,9 @@ class DayWindow:
 
     def day(self, bucket: int) -> date:
         return self.first + timedelta(days=bucket)
+
+
+WindowMaker = Callable[[date, date], DayWindow]
 
 
 def local_today(tz: ZoneInfo, now: datetime) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Callable
@@ -85,8 +86,14 @@ class FakeX:
     # (tweet_id, bucket start in UTC) -> metrics for that day, or None for a tweet X returns as all-null.
     metric: Callable[[str, datetime], dict[str, int] | None] = lambda tweet_id, start: {"impressions": 1}
     stats_calls: list[dict[str, str]] = field(default_factory=list)
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # job id -> its stats params
+    failing_jobs: set[str] = field(default_factory=set)  # job ids that end FAILED
+    polls_until_done: int = 1  # status calls a job stays PROCESSING for
 
     def install(self) -> FakeX:
+        self.mocker.post(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._create_job)
+        self.mocker.get(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._job_status)
+        self.mocker.get(re.compile(r"https://ton.test/jobs/(\w+).json.gz"), content=self._job_file)
         self.mocker.get(f"{BASE}/12/accounts", json=self._accounts)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/tweets"), json=self._tweets)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/scheduled_tweets"), json=self._scheduled)
@@ -120,9 +127,33 @@ class FakeX:
     def _scheduled(self, request, context) -> dict[str, Any]:
         return self._page(self.scheduled.get(self._account_of(request), []), request, 100)
 
+    def _create_job(self, request, context) -> dict[str, Any]:
+        job_id = str(len(self.jobs) + 1)
+        self.jobs[job_id] = {**self._params(request), "_polls": 0}
+        return {"data": {"id": int(job_id), "id_str": job_id, "status": "PROCESSING", "url": None}}
+
+    def _job_status(self, request, context) -> dict[str, Any]:
+        data = []
+        for job_id in self._params(request)["job_ids"].split(","):
+            job = self.jobs[job_id]
+            job["_polls"] += 1
+            done = job["_polls"] >= self.polls_until_done
+            status = ("FAILED" if job_id in self.failing_jobs else "SUCCESS") if done else "PROCESSING"
+            url = f"https://ton.test/jobs/{job_id}.json.gz" if status == "SUCCESS" else None
+            data.append({"id_str": job_id, "status": status, "url": url})
+        return {"data": data}
+
+    def _job_file(self, request, context) -> bytes:
+        job_id = re.search(r"/jobs/(\w+)\.json", request.path).group(1)
+        params = {k: v for k, v in self.jobs[job_id].items() if not k.startswith("_")}
+        return gzip.compress(json.dumps(self._stats_body(params)).encode())
+
     def _stats(self, request, context) -> dict[str, Any]:
         params = self._params(request)
         self.stats_calls.append(params)
+        return self._stats_body(params)
+
+    def _stats_body(self, params: dict[str, str]) -> dict[str, Any]:
         start = datetime.fromisoformat(params["start_time"].replace("Z", "+00:00"))
         end = datetime.fromisoformat(params["end_time"].replace("Z", "+00:00"))
         buckets = int((end - start) / timedelta(days=1))

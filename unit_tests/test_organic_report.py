@@ -8,11 +8,19 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from source_x_organic_analytics.streams.organic_report import METRICS, sanitize_state
+from source_x_organic_analytics.streams.organic_report import METRICS, OrganicReport, sanitize_state
 
 from .conftest import BASE, account, as_dicts, error_body, make_config, tweet
 
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def synchronous_endpoint(monkeypatch):
+    """These tests pin the synchronous endpoint (7-day windows); test_stats_jobs.py covers asynchronous jobs."""
+    monkeypatch.setattr(OrganicReport, "async_after_days", 10_000)
+
+
 MID_RANGE = datetime(2026, 11, 18, 12, tzinfo=timezone.utc)
 
 

@@ -14,9 +14,18 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import config_error
 from ..context import SyncContext
-from ..errors import AccountAccessError, XBackoffStrategy, XErrorHandler, raise_for_refusal, response_json
+from ..errors import (
+    AccountAccessError,
+    RateLimitGate,
+    XBackoffStrategy,
+    XErrorHandler,
+    raise_for_refusal,
+    response_json,
+)
 
 API_VERSION = "12"
+# (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
+REQUEST_TIMEOUT = (10, 60)
 
 
 class PaginationLoopError(AirbyteTracedException):
@@ -32,6 +41,7 @@ class XAdsStream(HttpStream, ABC):
     def __init__(self, context: SyncContext):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
+        self.rate_limit_gate = RateLimitGate()
         self._seen_cursors: set[str] = set()
         super().__init__(authenticator=context.authenticator)
 
@@ -49,7 +59,24 @@ class XAdsStream(HttpStream, ABC):
         return XErrorHandler(refresh_token_on_401=self.context.config.auth_type == "oauth2.0")
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return XBackoffStrategy()
+        return XBackoffStrategy(self.rate_limit_gate)
+
+    def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
+        # Without a timeout a stalled connection would hang the sync forever; a timeout is retried like a 5xx.
+        return {"timeout": REQUEST_TIMEOUT}
+
+    def call(self, method: str, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One request outside the list-paging flow (stats, jobs), with the same auth, retries and rate-limit waits."""
+        self.rate_limit_gate.wait()
+        _, response = self._http_client.send_request(
+            http_method=method,
+            url=self._join_url(self.url_base, path),
+            request_kwargs={"timeout": REQUEST_TIMEOUT},
+            params=dict(params),
+            dedupe_query_params=True,
+        )
+        raise_for_refusal(response)
+        return response_json(response)
 
     def request_params(
         self,

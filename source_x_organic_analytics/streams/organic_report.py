@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import (
+    AirbyteEstimateTraceMessage,
+    AirbyteMessage,
+    AirbyteTraceMessage,
+    EstimateType,
+    FailureType,
+    SyncMode,
+    TraceType,
+    Type,
+)
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, raise_for_refusal, response_json
-from ..windows import SYNC_WINDOW_DAYS, DayConvention, DayWindow, chunk_days, day_window, format_x_time, read_range
+from ..errors import XApiError
+from ..windows import (
+    ASYNC_WINDOW_DAYS,
+    SYNC_WINDOW_DAYS,
+    DayConvention,
+    DayWindow,
+    WindowMaker,
+    chunk_days,
+    day_window,
+    format_x_time,
+    read_range,
+)
 from .base import AccountStream
+from .stats_jobs import StatsJobs
+from .tweets import TimelineTweet
 
 ENGAGEMENT_METRICS = (
     "impressions",
@@ -102,13 +124,36 @@ def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) 
 class OrganicReport(AccountStream):
     primary_key = ["account_id", "tweet_id", "date"]
     cursor_field = "date"
-    page_size = MAX_IDS_PER_REQUEST
+    # Ranges longer than this many days are read with asynchronous jobs.
+    async_after_days = SYNC_WINDOW_DAYS
 
     def __init__(self, context):
         super().__init__(context)
         self._state: dict[str, dict[str, str]] = {}
         self._conventions: dict[str, DayConvention] = {}
         self._confirmed: set[str] = set()
+        self._estimated: dict[str, int] = {}
+        self._spans: dict[str, tuple[date, date]] = {}
+        # Bounded concurrency: at most num_workers requests of this stream in flight.
+        self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
+        self._jobs = StatsJobs(self.call, self._pool, self.logger)
+
+    def _estimate(self, account_id: str, timeline: list[TimelineTweet]) -> AirbyteMessage | None:
+        """An upper bound of rows (one per tweet per day it existed), known once the account's timeline is read; the
+        platform shows progress against it. Summed over the accounts seen so far."""
+        if account_id in self._estimated or account_id not in self._spans:
+            return None
+        first, last = self._spans[account_id]
+        self._estimated[account_id] = sum(
+            max(0, (last - max(first, t.created_at.date())).days + 1) for t in timeline if t.created_at.date() <= last
+        )
+        estimate = AirbyteEstimateTraceMessage(
+            name=self.name, type=EstimateType.STREAM, row_estimate=sum(self._estimated.values())
+        )
+        return AirbyteMessage(
+            type=Type.TRACE,
+            trace=AirbyteTraceMessage(type=TraceType.ESTIMATE, emitted_at=time.time() * 1000, estimate=estimate),
+        )
 
     @property
     def state(self) -> MutableMapping[str, Any]:
@@ -142,8 +187,18 @@ class OrganicReport(AccountStream):
         if span is None:
             return
         breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
-        for first, last in chunk_days(span[0], span[1], SYNC_WINDOW_DAYS, breaks):
-            yield {"account_id": account["id"], "first": first.isoformat(), "last": last.isoformat()}
+        # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
+        use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
+        windows = list(chunk_days(span[0], span[1], ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS, breaks))
+        self._spans[account["id"]] = span
+        for number, (first, last) in enumerate(windows, start=1):
+            yield {
+                "account_id": account["id"],
+                "first": first.isoformat(),
+                "last": last.isoformat(),
+                "use_jobs": use_jobs,
+                "progress": f"window {number}/{len(windows)}",
+            }
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
@@ -172,8 +227,15 @@ class OrganicReport(AccountStream):
         first, last = date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
         now = self.context.clock()
         convention = self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
+
+        def windows(convention: DayConvention) -> WindowMaker:
+            return lambda a, b: day_window(a, b, tz, now, convention)
+
+        started, emitted = time.monotonic(), 0
         try:
-            yield from self._read_window(account_id, day_window(first, last, tz, now, convention))
+            for record in self._read_window(account_id, first, last, windows(convention), stream_slice["use_jobs"]):
+                emitted += isinstance(record, dict)
+                yield record
         except XApiError as error:
             if error.detail.code != "INVALID_TIME_WINDOW" or account_id in self._confirmed:
                 raise
@@ -183,38 +245,62 @@ class OrganicReport(AccountStream):
                 f"retrying it once with {other.value} and keeping that for this account for the rest of the sync."
             )
             self._conventions[account_id] = other
-            yield from self._read_window(account_id, day_window(first, last, tz, now, other))
+            for record in self._read_window(account_id, first, last, windows(other), stream_slice["use_jobs"]):
+                emitted += isinstance(record, dict)
+                yield record
         self._confirmed.add(account_id)
+        self.logger.info(
+            f"organic_report: account {account_id} {stream_slice['progress']} ({first}..{last}) done: "
+            f"{emitted} records in {time.monotonic() - started:.1f} s."
+        )
         saved = self._state.get(account_id, {}).get("date")
         if saved is None or saved < last.isoformat():
             self._state[account_id] = {"date": last.isoformat()}
 
-    def _read_window(self, account_id: str, window: DayWindow) -> Iterable[Mapping[str, Any]]:
-        tweet_ids = [t.id for t in self.context.timelines.get(account_id) if t.created_at < window.end]
-        for offset in range(0, len(tweet_ids), MAX_IDS_PER_REQUEST):
-            batch = {
-                "account_id": account_id,
-                "entity_ids": ",".join(tweet_ids[offset : offset + MAX_IDS_PER_REQUEST]),
-                "start_time": format_x_time(window.start),
-                "end_time": format_x_time(window.end),
-            }
-            _, response = self._fetch_next_page(batch, {}, None)
-            raise_for_refusal(response)
-            yield from bucket_records(response_json(response), window, account_id)
+    def _read_window(
+        self, account_id: str, first: date, last: date, windows: WindowMaker, use_jobs: bool
+    ) -> Iterable[Mapping[str, Any]]:
+        window = windows(first, last)
+        timeline = self.context.timelines.get(account_id)
+        estimate = self._estimate(account_id, timeline)
+        if estimate is not None:
+            yield estimate
+        # Every organic tweet that existed before the window ends: old tweets keep earning impressions.
+        tweet_ids = [t.id for t in timeline if t.created_at < window.end]
+        batches = [tweet_ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(tweet_ids), MAX_IDS_PER_REQUEST)]
+        if use_jobs:
+            yield from self._read_window_with_jobs(account_id, window, windows, batches)
+            return
+        for body in self._pool.map(lambda batch: self._sync_stats(account_id, window, batch), batches):
+            yield from bucket_records(body, window, account_id)
 
-    def request_params(
-        self, stream_state: Mapping[str, Any] | None, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any
-    ) -> MutableMapping[str, Any]:
-        batch = stream_slice or {}
+    def _sync_stats(self, account_id: str, window: DayWindow, batch: list[str]) -> Mapping[str, Any]:
+        params = {**self._stats_params(window), "entity_ids": ",".join(batch)}
+        return self.call("GET", f"stats/accounts/{account_id}", params)
+
+    def _read_window_with_jobs(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+    ) -> Iterable[Mapping[str, Any]]:
+        for outcome in self._jobs.run(account_id, self._stats_params(window), batches):
+            if isinstance(outcome, tuple):
+                yield from bucket_records(outcome[1], window, account_id)
+                continue
+            # A failed job loses nothing: its tweets are read again through the synchronous endpoint.
+            self.logger.warning(
+                f"X's analytics job {outcome.job_id} for account {account_id} ({window.first}..{window.last}) ended "
+                f"{outcome.status}; reading its {len(outcome.batch)} tweets with synchronous requests instead."
+            )
+            for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
+                part = windows(first, last)
+                yield from bucket_records(self._sync_stats(account_id, part, list(outcome.batch)), part, account_id)
+
+    @staticmethod
+    def _stats_params(window: DayWindow) -> dict[str, str]:
         return {
             "entity": "ORGANIC_TWEET",
-            "entity_ids": batch["entity_ids"],
-            "start_time": batch["start_time"],
-            "end_time": batch["end_time"],
+            "start_time": format_x_time(window.start),
+            "end_time": format_x_time(window.end),
             "granularity": "DAY",
             "metric_groups": "ENGAGEMENT,VIDEO",
             "placement": PLACEMENT,
         }
-
-    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        return None
