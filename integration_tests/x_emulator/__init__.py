@@ -11,9 +11,13 @@ from . import truth
 from .dataset import Dataset, build_dataset
 from .faults import FaultConfig
 from .server import EmulatorServer, RequestRecord
-from .truth import accounts, organic_report, scheduled_tweets, tweets
+from .truth import accounts, organic_report, organic_report_v2, scheduled_tweets, tweets
+from .v2 import V2_FIELDS, V2_ONLY_FIELDS, V2_TO_ADS
 
 __all__ = [
+    "V2_FIELDS",
+    "V2_ONLY_FIELDS",
+    "V2_TO_ADS",
     "Dataset",
     "EmulatorServer",
     "FaultConfig",
@@ -21,6 +25,7 @@ __all__ = [
     "accounts",
     "build_dataset",
     "organic_report",
+    "organic_report_v2",
     "scheduled_tweets",
     "truth",
     "tweets",

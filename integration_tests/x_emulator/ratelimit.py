@@ -18,6 +18,7 @@ FAMILIES: dict[str, tuple[str, int]] = {
     "stats_sync": ("user", 250),  # GET /12/stats/accounts/{id}
     "jobs_create": ("account", 100),  # POST /12/stats/jobs/accounts/{id}
     "jobs_status": ("account", 1000),  # GET /12/stats/jobs/accounts/{id}
+    "v2_analytics": ("user", 300),  # GET /2/tweets/analytics (X API v2)
 }
 
 

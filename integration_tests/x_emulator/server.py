@@ -3,6 +3,7 @@
 Request pipeline (order matters and mirrors X): route (unknown → 404) → authenticate (→ 401, no rate headers) →
 rate limit (→ 429) → fault injection → endpoint (→ 400/403/200). Every request, whatever its fate, is recorded in
 ``EmulatorServer.requests``.
+X API v2 ``GET /2/tweets/analytics`` has its own pipeline (``_dispatch_v2``, problem bodies, see v2.py).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import auth
+from . import auth, v2
 from .dataset import Account, Dataset
 from .errors import ApiError, invalid, unauthorized
 from .faults import FaultConfig
 from .jobs import MAX_PROCESSING_PER_ACCOUNT, JobStore
 from .objects import account_obj, promotable_user_objs, scheduled_tweet_obj, tweet_obj
 from .ratelimit import FAMILIES, RateLimiter
-from .stats import parse_stats_query, stats_body
+from .stats import REFUSE_CODES, parse_stats_query, stats_body
 
 UTC = dt.timezone.utc
 API_VERSION = "12"
@@ -116,6 +117,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     ("GET", re.compile(r"/12/stats/accounts/(?P<account>[^/]+)"), "stats", "stats_sync"),
     ("POST", re.compile(r"/12/stats/jobs/accounts/(?P<account>[^/]+)"), "job_create", "jobs_create"),
     ("GET", re.compile(r"/12/stats/jobs/accounts/(?P<account>[^/]+)"), "job_list", "jobs_status"),
+    ("GET", re.compile(r"/2/tweets/analytics"), "v2_analytics", "v2_analytics"),  # X API v2 (own pipeline)
 ]
 
 
@@ -200,6 +202,9 @@ class EmulatorServer:
         job_seconds: float = 1.0,
         job_failures: set[int] | float | None = None,
         host: str = "127.0.0.1",
+        v2_enrolled: bool = True,
+        v2_max_range_days: int = 7,
+        v2_retention_days: int = 400,
     ) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
@@ -214,7 +219,13 @@ class EmulatorServer:
         self.oauth2 = auth.OAuth2Tokens(access_token_ttl_seconds)
         self.jobs = JobStore(dataset, job_seconds, job_failures)
         self.requests = RequestLog()
-        self.refuse_organic_tweet = False  # when True, entity=ORGANIC_TWEET gets 400 INVALID_PARAMETER (mid-2026 risk)
+        self.refuse_organic_tweet = (
+            False  # when True, entity=ORGANIC_TWEET gets a 400 (mid-2026 risk); read per request
+        )
+        self.refuse_organic_tweet_code = "INVALID_PARAMETER"  # or "FEATURE_NOT_AVAILABLE": the code of that 400
+        self.v2_enrolled = v2_enrolled  # False: every GET /2/tweets/analytics answers 403 client-not-enrolled
+        self.v2_max_range_days = v2_max_range_days
+        self.v2_retention_days = v2_retention_days
         self.early_retries = 0
         self._counter_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -277,6 +288,16 @@ class EmulatorServer:
         if value is not None and value.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self._now = value
+
+    @property
+    def refuse_organic_tweet_code(self) -> str:
+        return self._refuse_organic_tweet_code
+
+    @refuse_organic_tweet_code.setter
+    def refuse_organic_tweet_code(self, value: str) -> None:
+        if value not in REFUSE_CODES:
+            raise ValueError(f"refuse_organic_tweet_code must be one of {REFUSE_CODES}, got {value!r}")
+        self._refuse_organic_tweet_code = value
 
     @property
     def token_refreshes(self) -> int:
@@ -349,6 +370,8 @@ class EmulatorServer:
         if name == "job_file":
             fault = self._fault(self.faults is not None and self.faults.include_job_downloads)
             return _apply_fault(fault, lambda _: self._job_file(int(groups["job"])), req)
+        if name == "v2_analytics":
+            return self._dispatch_v2(req)
 
         user = self._authenticate(req)
         if user is None:
@@ -370,6 +393,33 @@ class EmulatorServer:
             response = _json(err.status, err.body(_echo(req.params)), err.headers)
         response.headers.update(headers)
         if fault is not None:  # "slow" fault: the real answer, after a pause beyond the client's read timeout
+            response.delay = fault.delay
+        return response
+
+    def _dispatch_v2(self, req: Request) -> Response:
+        """X API v2 pipeline: auth (401) → enrollment (403) → rate limit (429) → fault → endpoint, problem bodies."""
+        user = self._authenticate(req)
+        if user is None:
+            return _json(401, v2.unauthorized_body())
+        if not self.v2_enrolled:
+            return _json(403, v2.client_not_enrolled_body())
+        headers = self._rate_headers("v2_analytics", user, None)
+        if headers.pop("_refused", None):
+            return _json(429, v2.too_many_requests_body(), headers)
+        fault = self._fault(self.faults is not None)
+        if fault is not None and not fault.late:
+            if fault.status in (500, 503):  # v2 speaks problem objects
+                fault.body = json.dumps(v2.server_error_body(fault.status)).encode()
+            fault.headers.update(headers)
+            return fault
+        now = self.now
+        try:
+            query = v2.parse_v2_query(req.params, now, self.v2_max_range_days, self.v2_retention_days)
+            response = _json(200, v2.analytics_body(query, self.ds, now))
+        except v2.V2Problem as problem:
+            response = _json(problem.status, problem.body)
+        response.headers.update(headers)
+        if fault is not None:
             response.delay = fault.delay
         return response
 
@@ -534,7 +584,9 @@ class EmulatorServer:
     def _ep_stats(self, req: Request, account_id: str | None) -> Response:
         account = self._account(account_id)
         now = self.now
-        query = parse_stats_query(req.params, account, self.ds, now, SYNC_MAX_DAYS, self.refuse_organic_tweet)
+        query = parse_stats_query(
+            req.params, account, self.ds, now, SYNC_MAX_DAYS, self.refuse_organic_tweet, self.refuse_organic_tweet_code
+        )
         return _json(200, stats_body(query, self.ds, now))
 
     def _job_headers(self, account_id: str) -> dict[str, str]:
@@ -547,7 +599,9 @@ class EmulatorServer:
     def _ep_job_create(self, req: Request, account_id: str | None) -> Response:
         account = self._account(account_id)
         now = self.now
-        query = parse_stats_query(req.params, account, self.ds, now, JOB_MAX_DAYS, self.refuse_organic_tweet)
+        query = parse_stats_query(
+            req.params, account, self.ds, now, JOB_MAX_DAYS, self.refuse_organic_tweet, self.refuse_organic_tweet_code
+        )
         try:
             job = self.jobs.create(query, now)
         except ApiError as err:

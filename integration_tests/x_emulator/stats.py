@@ -24,6 +24,7 @@ GRANULARITIES = ("DAY", "HOUR", "TOTAL")
 PLACEMENTS = ("ALL_ON_TWITTER", "PUBLISHER_NETWORK")  # PUBLISHER_NETWORK: accepted, organic tweets get zeros there
 MAX_ENTITY_IDS = 20
 METRIC_GROUP_MESSAGE = "Valid metric groups for entity OrganicTweet are Engagement,Video"
+REFUSE_CODES = ("INVALID_PARAMETER", "FEATURE_NOT_AVAILABLE")  # error codes of a refused entity=ORGANIC_TWEET
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def parse_stats_query(
     now: dt.datetime,
     max_days: int,
     refuse_organic_tweet: bool = False,
+    refuse_code: str = "INVALID_PARAMETER",
 ) -> StatsQuery:
     """Validate like X (first failing rule wins, except that all missing parameters are reported together)."""
     missing = [p for p in REQUIRED if not params.get(p, "").strip()]
@@ -80,6 +82,8 @@ def parse_stats_query(
     entity = params["entity"].strip()
     if entity != "ORGANIC_TWEET":
         raise invalid("entity", f"Entity {entity} is not supported by this emulator (only ORGANIC_TWEET)")
+    if refuse_organic_tweet and refuse_code == "FEATURE_NOT_AVAILABLE":  # the mid-2026 risk, second flavour
+        raise ApiError(400, "FEATURE_NOT_AVAILABLE", "Analytics for entity ORGANIC_TWEET are not available", "entity")
     if refuse_organic_tweet:  # the mid-2026 risk: X stops accepting ORGANIC_TWEET
         raise invalid(
             "entity",

@@ -14,6 +14,10 @@ from .dataset import Account, Dataset
 from .metrics import ALL_METRICS, ENGAGEMENT_METRICS, bucket_sums
 from .objects import account_obj, scheduled_tweet_obj, tweet_obj
 from .timerules import day_start_utc, hour_index, now_hour
+from .v2 import V2_FIELDS as V2_FIELDS  # re-exported: truth.V2_TO_ADS etc.
+from .v2 import V2_ONLY_FIELDS as V2_ONLY_FIELDS
+from .v2 import V2_TO_ADS as V2_TO_ADS
+from .v2 import v2_bucket_sums
 
 UTC = dt.timezone.utc
 _N_ENGAGEMENT = len(ENGAGEMENT_METRICS)
@@ -95,4 +99,33 @@ def organic_report(
                 if len(sums) == _N_ENGAGEMENT:
                     values.update((name, None) for name in ALL_METRICS[_N_ENGAGEMENT:])
                 out[(account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat())] = values
+    return out
+
+
+def organic_report_v2(
+    ds: Dataset,
+    start_date: dt.date,
+    end_date: dt.date,
+    account_ids: Iterable[str] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Daily X API v2 analytics keyed by (account_id, tweet_id, 'YYYY-MM-DD'), account-local days, both ends inclusive.
+
+    Days are exactly ``organic_report``'s ([local midnight with TODAY's offset, +24 h)), the tweets are the same
+    (organic, published, not deleted). Values: every field of ``V2_FIELDS`` as an int (``media_views`` is 0 without
+    video); the fields in ``V2_TO_ADS`` equal the Ads metrics of ``organic_report``. Only entries with a non-zero field.
+    """
+    now = now or dt.datetime.now(UTC)
+    limit = now_hour(now)
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    n_days = (end_date - start_date).days + 1
+    for account in _selected(ds, account_ids):
+        first = hour_index(day_start_utc(start_date, account.timezone, now))
+        live = [t for t in ds.tweets[account.id] if t.is_organic_published and t.profile is not None]
+        for tweet in live:
+            for i in range(max(0, (tweet.created_hour - first) // 24), n_days):
+                h0 = first + 24 * i
+                values = v2_bucket_sums(tweet, h0, h0 + 24, limit)
+                if any(values.values()):
+                    out[(account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat())] = values
     return out
