@@ -244,7 +244,8 @@ def test_interrupted_sync_resumes_from_last_complete_window_without_loss(ds, tmp
     assert len(per_window) >= 2 and per_window[1] >= 2, "the dataset no longer allows a cut inside a window"
 
     with InterruptingEmulator(ds, now=EARLIER, allowed=allowed) as emu:
-        config = emu.oauth1_config(start_date=start, end_date=TODAY)
+        # Pinned to the Ads API: under `auto` the refusal would switch to X API v2 instead of cutting the sync.
+        config = emu.oauth1_config(start_date=start, end_date=TODAY, metrics_source="ads_api")
         broken = e2e.run_cli(tmp_path / "broken", "read", config, e2e.catalog(["organic_report"]))
     assert broken.returncode != 0
     assert any("entity" in t["message"] for t in broken.error_traces), broken.describe()

@@ -12,6 +12,8 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 DEFAULT_API_BASE_URL = "https://ads-api.x.com"
+DEFAULT_X_API_BASE_URL = "https://api.x.com"
+METRICS_SOURCES = ("auto", "ads_api", "x_api_v2")
 DEFAULT_TOKEN_REFRESH_ENDPOINT = "https://api.x.com/2/oauth2/token"
 DEFAULT_HISTORY_DAYS = 90
 DEFAULT_LOOKBACK_DAYS = 3
@@ -43,6 +45,8 @@ class XConfig:
     lookback_window_days: int
     api_base_url: str
     num_workers: int = 3
+    metrics_source: str = "auto"
+    x_api_base_url: str = DEFAULT_X_API_BASE_URL
 
     @property
     def auth_type(self) -> str:
@@ -97,11 +101,12 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or not 1 <= num_workers <= MAX_NUM_WORKERS:
         raise config_error(f"`num_workers` must be a whole number from 1 to {MAX_NUM_WORKERS}; got {num_workers!r}.")
 
-    api_base_url = str(config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
-    if not api_base_url.startswith(("https://", "http://")):
-        raise config_error(
-            f"`api_base_url` must be an http(s) URL such as {DEFAULT_API_BASE_URL}; got {api_base_url!r}."
-        )
+    metrics_source = config.get("metrics_source") or "auto"
+    if metrics_source not in METRICS_SOURCES:
+        raise config_error(f"`metrics_source` must be one of {', '.join(METRICS_SOURCES)}; got {metrics_source!r}.")
+
+    api_base_url = _base_url(config, "api_base_url", DEFAULT_API_BASE_URL)
+    x_api_base_url = _base_url(config, "x_api_base_url", DEFAULT_X_API_BASE_URL)
 
     return XConfig(
         credentials=credentials,
@@ -111,4 +116,13 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         lookback_window_days=lookback,
         api_base_url=api_base_url,
         num_workers=num_workers,
+        metrics_source=metrics_source,
+        x_api_base_url=x_api_base_url,
     )
+
+
+def _base_url(config: Mapping[str, Any], field: str, default: str) -> str:
+    url = str(config.get(field) or default).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise config_error(f"`{field}` must be an http(s) URL such as {default}; got {url!r}.")
+    return url

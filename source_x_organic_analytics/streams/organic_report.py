@@ -21,7 +21,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError
+from ..errors import XApiError, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -33,7 +33,8 @@ from ..windows import (
     format_x_time,
     read_range,
 )
-from .base import AccountStream
+from .base import REQUEST_TIMEOUT, AccountStream
+from .post_analytics import MAX_IDS_PER_V2_REQUEST, V2RangeError, raise_for_v2_problem, v2_day_records, v2_params
 from .stats_jobs import StatsJobs
 from .tweets import TimelineTweet
 
@@ -134,6 +135,7 @@ class OrganicReport(AccountStream):
         self._confirmed: set[str] = set()
         self._estimated: dict[str, int] = {}
         self._spans: dict[str, tuple[date, date]] = {}
+        self._use_v2 = context.config.metrics_source == "x_api_v2"
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
         self._jobs = StatsJobs(self.call, self._pool, self.logger)
@@ -232,22 +234,27 @@ class OrganicReport(AccountStream):
             return lambda a, b: day_window(a, b, tz, now, convention)
 
         started, emitted = time.monotonic(), 0
-        try:
-            for record in self._read_window(account_id, first, last, windows(convention), stream_slice["use_jobs"]):
-                emitted += isinstance(record, dict)
-                yield record
-        except XApiError as error:
-            if error.detail.code != "INVALID_TIME_WINDOW" or account_id in self._confirmed:
-                raise
-            other = next(c for c in DayConvention if c is not convention)
-            self.logger.warning(
-                f"X refused a DAY window of account {account_id} written with {convention.value} ({error.detail}); "
-                f"retrying it once with {other.value} and keeping that for this account for the rest of the sync."
-            )
-            self._conventions[account_id] = other
-            for record in self._read_window(account_id, first, last, windows(other), stream_slice["use_jobs"]):
-                emitted += isinstance(record, dict)
-                yield record
+        # At most one switch of day convention and one switch of metrics source, each re-reading this window.
+        for _ in range(3):
+            try:
+                for record in self._read_window(account_id, first, last, windows(convention), stream_slice["use_jobs"]):
+                    emitted += isinstance(record, dict)
+                    yield record
+                break
+            except XApiError as error:
+                if self._should_switch_to_v2(error):
+                    self._switch_to_v2(error)
+                elif error.detail.code == "INVALID_TIME_WINDOW" and account_id not in self._confirmed:
+                    other = next(c for c in DayConvention if c is not convention)
+                    self.logger.warning(
+                        f"X refused a DAY window of account {account_id} written with {convention.value} "
+                        f"({error.detail}); retrying it once with {other.value} and keeping that for this account "
+                        "for the rest of the sync."
+                    )
+                    self._conventions[account_id] = convention = other
+                    self._confirmed.add(account_id)
+                else:
+                    raise
         self._confirmed.add(account_id)
         self.logger.info(
             f"organic_report: account {account_id} {stream_slice['progress']} ({first}..{last}) done: "
@@ -267,6 +274,9 @@ class OrganicReport(AccountStream):
             yield estimate
         # Every organic tweet that existed before the window ends: old tweets keep earning impressions.
         tweet_ids = [t.id for t in timeline if t.created_at < window.end]
+        if self._use_v2:
+            yield from self._read_window_v2(account_id, window, windows, tweet_ids)
+            return
         batches = [tweet_ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(tweet_ids), MAX_IDS_PER_REQUEST)]
         if use_jobs:
             yield from self._read_window_with_jobs(account_id, window, windows, batches)
@@ -293,6 +303,59 @@ class OrganicReport(AccountStream):
             for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
                 part = windows(first, last)
                 yield from bucket_records(self._sync_stats(account_id, part, list(outcome.batch)), part, account_id)
+
+    # -- the X API v2 fallback ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _refuses_organic_tweet(error: XApiError) -> bool:
+        detail = error.detail
+        return detail.code == "FEATURE_NOT_AVAILABLE" or (
+            detail.code == "INVALID_PARAMETER" and detail.parameter == "entity"
+        )
+
+    def _should_switch_to_v2(self, error: XApiError) -> bool:
+        return self.context.config.metrics_source == "auto" and not self._use_v2 and self._refuses_organic_tweet(error)
+
+    def _switch_to_v2(self, error: XApiError) -> None:
+        self._use_v2 = True
+        self.logger.warning(
+            f"The Ads API refused organic tweet analytics ({error.detail}); `metrics_source` is `auto`, so the rest "
+            "of this sync reads organic metrics from the X API v2 (GET /2/tweets/analytics), starting again at the "
+            "window that was refused."
+        )
+
+    def _read_window_v2(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, tweet_ids: list[str]
+    ) -> Iterable[Mapping[str, Any]]:
+        batches = [tweet_ids[i : i + MAX_IDS_PER_V2_REQUEST] for i in range(0, len(tweet_ids), MAX_IDS_PER_V2_REQUEST)]
+        for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
+            part = windows(first, last)
+            for records in self._pool.map(
+                lambda batch, part=part: self._v2_records(account_id, part, windows, batch), batches
+            ):
+                yield from records
+
+    def _v2_records(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batch: list[str]
+    ) -> list[dict[str, Any]]:
+        """One batch's records; a range X refuses is split in two, since v2's range limits are undocumented."""
+        self.rate_limit_gate.wait()
+        _, response = self._http_client.send_request(
+            http_method="GET",
+            url=f"{self.context.config.x_api_base_url}/2/tweets/analytics",
+            request_kwargs={"timeout": REQUEST_TIMEOUT},
+            params=v2_params(window, batch),
+        )
+        try:
+            raise_for_v2_problem(response)
+        except V2RangeError:
+            if window.days == 1:
+                raise
+            middle = window.first + (window.last - window.first) // 2
+            self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
+            halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
+            return [r for half in halves for r in self._v2_records(account_id, half, windows, batch)]
+        return list(v2_day_records(response_json(response), window, account_id))
 
     @staticmethod
     def _stats_params(window: DayWindow) -> dict[str, str]:
