@@ -10,7 +10,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -97,6 +98,53 @@ class AccountAccessError(XApiError):
             "from `account_ids`.",
         )
         self.account_id = account_id
+
+
+class UnexpectedResponseError(AirbyteTracedException):
+    """X answered 200 with data of a shape the connector cannot read; no record is invented from it."""
+
+
+class ShapeError(ValueError):
+    """A field of X's answer that is missing or of the wrong type, described for the user."""
+
+
+@contextmanager
+def expecting_x_shape(where: str) -> Iterator[None]:
+    """Turns an error from reading X's data into a message that says what and where, instead of a bare Python
+    error; the state is not moved past it because the exception ends the slice."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as error:
+        what = str(error) if isinstance(error, ShapeError) else "a field is missing or has an unexpected type"
+        message = (
+            f"X answered {where} with data the connector cannot read: {what}. Nothing after the last complete page "
+            "or window was saved as synced; retry the sync later, and report it if it persists."
+        )
+        raise UnexpectedResponseError(
+            message=message,
+            internal_message=f"{message} ({type(error).__name__}: {error})",
+            failure_type=FailureType.system_error,
+        ) from error
+
+
+def required_id(item: Mapping[str, Any], *keys: str) -> str:
+    """The first of `keys` holding an id; an object without one cannot become a record (its primary key)."""
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    raise ShapeError(f"an object has no `{'`/`'.join(keys)}`")
+
+
+def metric_value(value: Any) -> int | None:
+    """X's metrics are counts: an integer, or null. Anything else is refused rather than coerced."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ShapeError(f"the metric value {value!r} is not a whole number")
 
 
 def raise_for_refusal(response: requests.Response) -> None:

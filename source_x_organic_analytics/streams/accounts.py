@@ -8,6 +8,7 @@ from typing import Any
 from airbyte_cdk.models import SyncMode
 
 from ..config import config_error
+from ..errors import required_id
 from .base import XAdsStream
 
 
@@ -26,6 +27,9 @@ class Accounts(XAdsStream):
         if self.account_ids:
             params["account_ids"] = ",".join(self.account_ids)
         return params
+
+    def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {**item, "id": required_id(item, "id")}
 
     def read_records(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         directory = self.context.accounts

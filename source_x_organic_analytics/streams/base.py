@@ -17,8 +17,10 @@ from ..context import SyncContext
 from ..errors import (
     AccountAccessError,
     RateLimitGate,
+    ShapeError,
     XBackoffStrategy,
     XErrorHandler,
+    expecting_x_shape,
     raise_for_refusal,
     response_json,
 )
@@ -90,7 +92,10 @@ class XAdsStream(HttpStream, ABC):
         return params
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        cursor = response_json(response).get("next_cursor")
+        with expecting_x_shape(response.request.path_url):
+            cursor = response_json(response).get("next_cursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise ShapeError(f"`next_cursor` {cursor!r:.50} is not a string")
         if not cursor:
             return None
         # A cursor X already gave would page forever; stop loudly instead of looping or silently truncating.
@@ -105,11 +110,14 @@ class XAdsStream(HttpStream, ABC):
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         raise_for_refusal(response)
-        data = response_json(response).get("data") or []
-        if isinstance(data, Mapping):
-            data = [data]
-        for item in data:
-            yield self.transform(item, kwargs.get("stream_slice") or {})
+        with expecting_x_shape(response.request.path_url):
+            data = response_json(response).get("data") or []
+            if isinstance(data, Mapping):
+                data = [data]
+            if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
+                raise ShapeError("`data` is not a list of objects")
+            records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
+        yield from records
 
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return item

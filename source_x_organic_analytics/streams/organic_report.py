@@ -21,7 +21,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, response_json
+from ..errors import XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -98,24 +98,31 @@ def sanitize_state(state: Any, today: date | None, log: list[str] | None = None)
 
 def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
     """One record per tweet per day with any non-zero metric; a metric X returned as null stays null."""
+    with expecting_x_shape(f"the stats of account {account_id} for {window.first}..{window.last}"):
+        records = list(_bucket_records(body, window, account_id))
+    yield from records
+
+
+def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
     days = window.days
     for item in body.get("data") or []:
+        tweet_id = required_id(item, "id")
         metrics = ((item.get("id_data") or [{}])[0] or {}).get("metrics") or {}
         series = {name: metrics.get(name) for name in METRICS}
         for name, values in series.items():
             if values is not None and (not isinstance(values, list) or len(values) != days):
                 raise AirbyteTracedException(
-                    message=f"X returned a malformed `{name}` series for tweet {item.get('id')} in account "
+                    message=f"X returned a malformed `{name}` series for tweet {tweet_id} in account "
                     f"{account_id} ({window.first}..{window.last}); the sync state was not moved past that window.",
                     internal_message=f"expected a list of {days} numbers, got {values!r:.200}",
                     failure_type=FailureType.system_error,
                 )
         for bucket in range(days):
-            values = {name: (None if s is None or s[bucket] is None else int(s[bucket])) for name, s in series.items()}
+            values = {name: (None if s is None else metric_value(s[bucket])) for name, s in series.items()}
             if any(values.values()):
                 yield {
                     "account_id": account_id,
-                    "tweet_id": str(item["id"]),
+                    "tweet_id": tweet_id,
                     "date": window.day(bucket).isoformat(),
                     "placement": PLACEMENT,
                     **values,

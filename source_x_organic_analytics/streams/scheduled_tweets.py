@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import required_id
 from .base import AccountStream
 
 
@@ -16,7 +17,7 @@ class ScheduledTweets(AccountStream):
         tweet_id = item.get("tweet_id")
         return {
             **item,
-            "id": str(item.get("id_str") or item["id"]),
+            "id": required_id(item, "id_str", "id"),
             "tweet_id": None if tweet_id is None else str(tweet_id),
             "account_id": stream_slice["account_id"],
         }

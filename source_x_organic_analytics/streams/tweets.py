@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import ShapeError, required_id
 from .base import AccountStream
 
 _V1_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
@@ -14,17 +15,17 @@ _V1_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 _NUMERIC_ID_FIELDS = ("in_reply_to_status_id", "in_reply_to_user_id", "quoted_status_id")
 
 
-def parse_v1_time(value: str | None) -> str | None:
+def parse_v1_time(value: str) -> str:
     """`Tue Aug 27 22:22:12 +0000 2019` → `2019-08-27T22:22:12Z`."""
-    if not value:
-        return None
+    if not isinstance(value, str):
+        raise ShapeError(f"`created_at` {value!r:.50} is not a date")
     parsed = datetime.strptime(value, _V1_TIME_FORMAT).astimezone(timezone.utc)
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def normalize_tweet(item: Mapping[str, Any], account_id: str) -> dict[str, Any]:
     record = {k: v for k, v in item.items() if k not in _NUMERIC_ID_FIELDS}
-    tweet_id = str(item.get("id_str") or item.get("tweet_id") or item["id"])
+    tweet_id = required_id(item, "id_str", "tweet_id", "id")
     record.update(
         id=tweet_id, tweet_id=tweet_id, account_id=account_id, created_at=parse_v1_time(item.get("created_at"))
     )
@@ -58,9 +59,9 @@ class Tweets(AccountStream):
     def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
         timeline: list[TimelineTweet] = []
         for record in self.read_pages(stream_slice):
-            timeline.append(
-                TimelineTweet(record["id"], datetime.fromisoformat(record["created_at"].replace("Z", "+00:00")))
-            )
+            # A tweet without a creation time cannot be placed in a window; transform() already refused it.
+            created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
+            timeline.append(TimelineTweet(record["id"], created))
             yield record
         self.context.timelines.store(stream_slice["account_id"], timeline)
 
