@@ -372,10 +372,12 @@ def test_rate_limited_stats_wait_for_reset_and_lose_nothing(ds, tmp_path):
         config = emu.oauth1_config(start_date=start, end_date=TODAY)
         run = e2e.run_cli(tmp_path, "read", config, e2e.catalog(["organic_report"]))
         refused = [r for r in emu.requests if r.status == 429]
+        sent = e2e.stats_requests(emu)
         early = emu.early_retries
     assert run.returncode == 0, run.describe()
-    assert refused, "the limit was never reached: the test proves nothing"
-    assert early == 0, "the connector came back before the reset X announced"
+    assert len(sent) > 2 * 8, "the sync fitted in one rate window: the test proves nothing"
+    # The connector spends the budget X announces and waits for its reset, so X never has to refuse.
+    assert refused == [] and early == 0
     assert e2e.organic_by_key(run.records("organic_report")) == truth.organic_report(ds, start, TODAY, now=EARLIER)
 
 

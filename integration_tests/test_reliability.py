@@ -390,13 +390,6 @@ def test_transient_faults_leave_every_record_exactly_as_without_faults(ds, slow_
         "500",
         pytest.param(
             "bad_json",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a job result file answered 200 with a truncated (non-JSON, non-gzip) body is not retried: "
-                "stats_jobs._parse_result's json.loads raises JSONDecodeError and the sync dies with 'Something "
-                "went wrong in the connector' (the download HttpClient's HttpStatusErrorHandler treats any 200 "
-                "as success)",
-            ),
         ),
     ],
 )
@@ -476,14 +469,12 @@ def test_a_400_refusal_is_sent_once_and_reported_with_xs_code_and_message(ds, tm
 def _assert_rate_limited_sync_is_complete(ds, outcome: Outcome) -> None:
     run = outcome.run
     assert run.returncode == 0, run.describe()
-    refused = [r for r in outcome.stats() if r.status == 429]
-    assert len(refused) >= 2, "the limit was hardly reached: the test proves nothing"
-    assert len(outcome.stats()) - len(refused) > 2 * 5, "the sync did not need several rate windows"
+    sent = [r for r in outcome.stats() if r.status != 429]
+    assert len(sent) > 2 * 5, "the sync did not need several rate windows: the test proves nothing"
     assert report_by_key(run) == truth.organic_report(ds, SHORT_START, END, now=EARLIER)
-    # Waits under 30 s are logged by the CDK only ("Rate limit exceeded (HTTP 429). Retrying in N seconds."); the
-    # connector's own "X asked to wait ... resuming at HH:MM:SS UTC." is reserved for waits of 30 s and more.
-    logs = [m["log"]["message"] for m in run.of_type("LOG")]
-    assert any("429" in line and "Retrying in" in line for line in logs), "no log line shows the wait"
+    # The connector spends X's announced budget (x-rate-limit-remaining) and waits for the reset before it runs out,
+    # so X should not even have to refuse a request.
+    assert [r for r in outcome.stats() if r.status == 429] == []
 
 
 @uses("rate-limited-one-worker")
@@ -494,12 +485,6 @@ def test_rate_limited_sync_with_one_worker_waits_for_each_reset(ds, slow_runs):
 
 
 @uses("rate-limited-default-workers")
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the default 3 workers, requests already in flight when one worker gets a 429 still reach X in the "
-    "same rate window (emu.early_retries == 1 with stats_sync=5 per 2 s): the RateLimitGate only closes after a 429 "
-    "came back, and nothing throttles on x-rate-limit-remaining before it reaches 0",
-)
 def test_rate_limited_sync_with_default_workers_never_comes_back_early(ds, slow_runs):
     outcome = slow_runs.get("rate-limited-default-workers")
     _assert_rate_limited_sync_is_complete(ds, outcome)

@@ -259,28 +259,83 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
+def _remaining_and_reset(headers: Mapping[str, str]) -> tuple[int, float] | None:
+    """The tighter of X's two budgets (per account, per user) announced on a response, with its reset time."""
+    budgets = []
+    for prefix in ("x-account-rate-limit", "x-rate-limit"):
+        try:
+            budgets.append((int(headers[f"{prefix}-remaining"]), float(headers[f"{prefix}-reset"])))
+        except (KeyError, ValueError):
+            continue
+    return min(budgets) if budgets else None
+
+
 class RateLimitGate:
-    """Shared by the workers of a stream: once X says "wait until T", no worker sends another request before T."""
+    """Shared by the workers that call one endpoint: none sends a request X's budget cannot take.
+
+    A worker takes a slot before sending; while the last announced `remaining` is used up by requests in flight,
+    it waits for the announced reset. A 429 closes the gate until its reset for everyone, so no worker comes back
+    early (X can revoke API access from apps that ignore its limits)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._open_at = 0.0
+        self._budget: tuple[int, float] | None = None
+        self._in_flight = 0
 
     def close_until(self, epoch: float) -> None:
-        with self._lock:
+        with self._cond:
             self._open_at = max(self._open_at, epoch)
 
-    def wait(self) -> None:
-        delay = self._open_at - time.time()
-        if delay > 0:
-            time.sleep(delay)
+    def acquire(self) -> None:
+        with self._cond:
+            while True:
+                now = time.time()
+                if now < self._open_at:
+                    self._cond.wait(self._open_at - now)
+                    continue
+                if self._budget and self._budget[0] - self._in_flight <= 0 and now < self._budget[1] + 1:
+                    if self._budget[1] + 1 - now >= LONG_WAIT_SECONDS and not self._in_flight:
+                        resume = datetime.fromtimestamp(self._budget[1] + 1, tz=timezone.utc).strftime("%H:%M:%S UTC")
+                        logger.info(f"X's rate-limit budget for this endpoint is spent: resuming at {resume}.")
+                    self._cond.wait(self._budget[1] + 1 - now)
+                    continue
+                self._in_flight += 1
+                return
+
+    def release(self, response: requests.Response | None) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            budget = _remaining_and_reset(response.headers) if response is not None else None
+            # Answers arrive out of order: within one rate window the lowest `remaining` is the latest truth.
+            if budget is not None and (self._budget is None or budget[1] > self._budget[1]):
+                self._budget = budget
+            elif budget is not None and budget[1] == self._budget[1]:
+                self._budget = min(budget, self._budget)
+            self._cond.notify_all()
+
+
+class RateLimitGates:
+    """One gate per endpoint (ids stripped): X counts its limits per endpoint family."""
+
+    _IDS = re.compile(r"/(accounts|jobs)/[^/?]+")
+
+    def __init__(self) -> None:
+        self._gates: dict[str, RateLimitGate] = {}
+        self._lock = threading.Lock()
+
+    def for_request(self, method: str, url: str) -> RateLimitGate:
+        path = self._IDS.sub(r"/\1/-", url.split("?", 1)[0])
+        key = f"{method} {path}"
+        with self._lock:
+            return self._gates.setdefault(key, RateLimitGate())
 
 
 class XBackoffStrategy(BackoffStrategy):
     """Waits as long as X says: until the rate-limit reset on 429, `retry-after` on 503; else the CDK's default."""
 
-    def __init__(self, gate: RateLimitGate | None = None):
-        self._gate = gate
+    def __init__(self, gates: RateLimitGates | None = None):
+        self._gates = gates
 
     def backoff_time(
         self, response_or_exception: requests.Response | requests.RequestException | None, attempt_count: int
@@ -302,7 +357,7 @@ class XBackoffStrategy(BackoffStrategy):
             logger.info(
                 f"X asked to wait ({response.status_code} on {response.request.path_url}): resuming at {resume}."
             )
-        if self._gate is not None and response.status_code == 429:
-            self._gate.close_until(now + wait + 1)
+        if self._gates is not None and response.status_code == 429:
+            self._gates.for_request(response.request.method, response.request.url).close_until(now + wait + 1)
         # The CDK adds one second of its own; a zero would make it fall back to its exponential default.
         return max(wait, 0.01)

@@ -16,7 +16,7 @@ from ..config import config_error
 from ..context import SyncContext
 from ..errors import (
     AccountAccessError,
-    RateLimitGate,
+    RateLimitGates,
     ShapeError,
     XBackoffStrategy,
     XErrorHandler,
@@ -43,7 +43,7 @@ class XAdsStream(HttpStream, ABC):
     def __init__(self, context: SyncContext):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
-        self.rate_limit_gate = RateLimitGate()
+        self.rate_limit_gates = RateLimitGates()
         self._seen_cursors: set[str] = set()
         super().__init__(authenticator=context.authenticator)
 
@@ -61,7 +61,7 @@ class XAdsStream(HttpStream, ABC):
         return XErrorHandler(refresh_token_on_401=self.context.config.auth_type == "oauth2.0")
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return XBackoffStrategy(self.rate_limit_gate)
+        return XBackoffStrategy(self.rate_limit_gates)
 
     def request_kwargs(self, **kwargs: Any) -> Mapping[str, Any]:
         # Without a timeout a stalled connection would hang the sync forever; a timeout is retried like a 5xx.
@@ -69,16 +69,26 @@ class XAdsStream(HttpStream, ABC):
 
     def call(self, method: str, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """One request outside the list-paging flow (stats, jobs), with the same auth, retries and rate-limit waits."""
-        self.rate_limit_gate.wait()
-        _, response = self._http_client.send_request(
-            http_method=method,
-            url=self._join_url(self.url_base, path),
-            request_kwargs={"timeout": REQUEST_TIMEOUT},
-            params=dict(params),
-            dedupe_query_params=True,
-        )
+        response = self.send_gated(method, self._join_url(self.url_base, path), params)
         raise_for_refusal(response)
         return response_json(response)
+
+    def send_gated(self, method: str, url: str, params: Mapping[str, Any]) -> requests.Response:
+        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows."""
+        gate = self.rate_limit_gates.for_request(method, url)
+        gate.acquire()
+        response = None
+        try:
+            _, response = self._http_client.send_request(
+                http_method=method,
+                url=url,
+                request_kwargs={"timeout": REQUEST_TIMEOUT},
+                params=dict(params),
+                dedupe_query_params=True,
+            )
+            return response
+        finally:
+            gate.release(response)
 
     def request_params(
         self,

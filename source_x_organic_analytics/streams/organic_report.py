@@ -33,7 +33,7 @@ from ..windows import (
     format_x_time,
     read_range,
 )
-from .base import REQUEST_TIMEOUT, AccountStream
+from .base import AccountStream
 from .post_analytics import MAX_IDS_PER_V2_REQUEST, V2RangeError, raise_for_v2_problem, v2_day_records, v2_params
 from .stats_jobs import StatsJobs
 from .tweets import TimelineTweet
@@ -346,12 +346,8 @@ class OrganicReport(AccountStream):
         self, account_id: str, window: DayWindow, windows: WindowMaker, batch: list[str]
     ) -> list[dict[str, Any]]:
         """One batch's records; a range X refuses is split in two, since v2's range limits are undocumented."""
-        self.rate_limit_gate.wait()
-        _, response = self._http_client.send_request(
-            http_method="GET",
-            url=f"{self.context.config.x_api_base_url}/2/tweets/analytics",
-            request_kwargs={"timeout": REQUEST_TIMEOUT},
-            params=v2_params(window, batch),
+        response = self.send_gated(
+            "GET", f"{self.context.config.x_api_base_url}/2/tweets/analytics", v2_params(window, batch)
         )
         try:
             raise_for_v2_problem(response)

@@ -28,6 +28,7 @@ FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 15.0
 POLL_GROWTH = 1.5
 JOB_TIMEOUT_SECONDS = 2 * 3600
+DOWNLOAD_ATTEMPTS = 3
 
 
 @dataclass
@@ -115,8 +116,20 @@ class StatsJobs:
     def _collect(self, job: Job) -> Job | tuple[Job, Mapping[str, Any]]:
         if job.status != "SUCCESS" or not job.url:
             return job
-        _, response = self._downloads.send_request("GET", job.url, request_kwargs={"timeout": (10, 300)})
-        return job, _parse_result(response)
+        # A truncated or garbled file is downloaded again: the URL stays valid until the job expires.
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            _, response = self._downloads.send_request("GET", job.url, request_kwargs={"timeout": (10, 300)})
+            try:
+                return job, _parse_result(response)
+            except (ValueError, OSError, EOFError) as error:
+                self._logger.warning(
+                    f"The result of X's analytics job {job.job_id} is unreadable ({error}); try {attempt}."
+                )
+        raise AirbyteTracedException(
+            message=f"The result file of X's analytics job {job.job_id} could not be read after {DOWNLOAD_ATTEMPTS} "
+            "downloads; the sync state was not moved past its window. Retry the sync later.",
+            failure_type=FailureType.transient_error,
+        )
 
 
 def _parse_result(response: requests.Response) -> Mapping[str, Any]:
