@@ -375,7 +375,7 @@ def test_rate_limited_stats_wait_for_reset_and_lose_nothing(ds, tmp_path):
         sent = e2e.stats_requests(emu)
         early = emu.early_retries
     assert run.returncode == 0, run.describe()
-    assert len(sent) > 2 * 8, "the sync fitted in one rate window: the test proves nothing"
+    assert len(sent) > 8, "the sync fitted in one rate window: the test proves nothing"
     # The connector spends the budget X announces and waits for its reset, so X never has to refuse.
     assert refused == [] and early == 0
     assert e2e.organic_by_key(run.records("organic_report")) == truth.organic_report(ds, start, TODAY, now=EARLIER)
