@@ -52,12 +52,14 @@ class StatsJobs:
         self,
         call: Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]],
         executor: Executor,
+        parallel: int,
         logger: logging.Logger,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._call = call
         self._executor = executor
+        self._parallel = parallel
         self._logger = logger
         self._sleep = sleep
         self._clock = clock
@@ -78,17 +80,18 @@ class StatsJobs:
         deadline = self._clock() + JOB_TIMEOUT_SECONDS
         interval = FIRST_POLL_SECONDS
         while pending or processing:
-            while pending and len(processing) < MAX_PROCESSING_JOBS:
-                job = pending.pop(0)
-                created = self._call("POST", path, {**params, "entity_ids": ",".join(job.batch)})["data"]
-                job.job_id, job.status = str(created.get("id_str") or created["id"]), str(created.get("status"))
+            starting = pending[: MAX_PROCESSING_JOBS - len(processing)]
+            del pending[: len(starting)]
+            for job in self._executor.map(lambda job: self._create(path, params, job), starting):
                 processing[job.job_id] = job
             self._sleep(interval)
             interval = min(interval * POLL_GROWTH, MAX_POLL_SECONDS)
             finished = self._poll(path, processing)
             for job in finished:
                 del processing[job.job_id]
-            yield from self._executor.map(self._collect, finished)
+            # A few downloads at a time: a poll round can finish 100 jobs, and holding all their results costs memory.
+            for offset in range(0, len(finished), self._parallel):
+                yield from self._executor.map(self._collect, finished[offset : offset + self._parallel])
             if finished:
                 interval = FIRST_POLL_SECONDS  # freed slots: the next jobs are worth checking soon
             if processing and self._clock() > deadline:
@@ -98,6 +101,11 @@ class StatsJobs:
                     "not moved past them. Retry the sync later.",
                     failure_type=FailureType.transient_error,
                 )
+
+    def _create(self, path: str, params: Mapping[str, str], job: Job) -> Job:
+        created = self._call("POST", path, {**params, "entity_ids": ",".join(job.batch)})["data"]
+        job.job_id, job.status = str(created.get("id_str") or created["id"]), str(created.get("status"))
+        return job
 
     def _poll(self, path: str, processing: Mapping[str, Job]) -> list[Job]:
         finished: list[Job] = []

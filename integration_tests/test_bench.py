@@ -1,0 +1,66 @@
+"""bench/run.py at the small scale with zero latency: every figure is printed and written to the JSON, and the
+connector sends exactly the minimum number of requests for the workload (a correctness property -- no duplicate,
+wasted or retried request -- not a timing; job polls depend on timing and only have a lower bound)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(tmp_path: Path, *extra: str) -> tuple[str, dict]:
+    out = tmp_path / "bench.json"
+    argv = [sys.executable, "-m", "bench.run", "--scale", "small", "--latency-ms", "0", "--quiet", "--json", str(out)]
+    done = subprocess.run(argv + list(extra), cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def assert_minimum_requests(result: dict) -> None:
+    for name, row in result["requests"].items():
+        assert row["failed"] == 0, (name, row)
+        if name == "job polls":
+            assert row["actual"] >= row["minimum"] >= 1, row
+        else:
+            assert row["actual"] == row["minimum"], (name, row)
+    assert result["requests_total"] == result["requests_minimum_total"] > 0
+    assert result["requests_same_at_zero_latency"]
+
+
+def test_small_scale_prints_every_figure_and_sends_the_minimum_requests(tmp_path):
+    stdout, result = run_bench(tmp_path)
+
+    for label in ("records", "requests", "job creations", "wall", "cpu", "CDK floor", "peak RSS", "rate windows"):
+        assert label in stdout, stdout
+    assert set(result["records"]) == {"accounts", "tweets", "organic_report", "scheduled_tweets"}
+    assert result["records"]["accounts"] == 2 and result["records"]["organic_report"] > 1000
+    # 30 days is longer than 7: the backfill goes through asynchronous jobs, each downloaded once.
+    assert result["requests"]["job creations"]["minimum"] > 0
+    assert "stats (sync)" not in result["requests"]
+    assert_minimum_requests(result)
+
+    cpu, rss, windows = result["cpu"], result["rss"], result["rate_windows"]
+    assert cpu["connector_s"] > 0 and cpu["floor_s"] > 0 and cpu["ratio_gross"] > 0
+    assert cpu["floor_record_bytes"]["organic_report"] > 0 and "ratio" in cpu  # None when start-up noise dominates
+    assert cpu["records"] == sum(result["records"].values())
+    assert rss["peak_rss_mb"] > 0 and rss["tenth_peak_rss_mb"] > 0 and rss["tenth_tweets"] == 10
+    assert windows["windows"] == 1 and windows["families"]["jobs_create"]["busiest_bucket"] > 0
+    assert result["wall"]["wall_s"] > 0 and result["wall"]["latency_bound_s"] == 0
+    assert set(result["targets"]) >= {"requests_within_5pct", "cpu_within_2x_floor", "rss_within_20pct_tenfold"}
+    assert result["targets"]["requests_within_5pct"]["met"]
+
+
+@pytest.mark.parametrize("days", [7])
+def test_a_short_range_uses_the_synchronous_endpoint_with_the_minimum_requests(tmp_path, days):
+    stdout, result = run_bench(tmp_path, "--days", str(days), "--no-floor", "--no-rss-pair")
+
+    assert "stats (sync)" in stdout
+    assert result["requests"]["stats (sync)"]["minimum"] > 0
+    assert "job creations" not in result["requests"]
+    assert_minimum_requests(result)
