@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integration_tests.e2e_support import CLI_NAME, cli_path
 from integration_tests.x_emulator import EmulatorServer, build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "integration_tests" / "configured_catalog.json"
-CLI_NAME = "source-x-organic-analytics"
 DAYS_BACK = 90
 DB_NAME = "x_organic.sqlite"
 TOP_N = 5
@@ -63,12 +62,12 @@ def shown(path: Path) -> str:
 
 
 def connector_cli() -> str:
-    # The script beside this interpreter first, so the demo runs the connector of its own venv, not one on PATH.
-    beside = Path(sys.executable).parent / CLI_NAME
-    found = str(beside) if beside.exists() else shutil.which(CLI_NAME)
-    if not found:
-        raise DemoError(f"{CLI_NAME} is not installed beside {sys.executable}: run `bash scripts/setup.sh` first")
-    return found
+    try:
+        return cli_path()  # the script beside this interpreter first, so the demo runs its own venv's connector
+    except RuntimeError:
+        raise DemoError(
+            f"{CLI_NAME} is not installed beside {sys.executable}: run `bash scripts/setup.sh` first"
+        ) from None
 
 
 def write_config(emu: EmulatorServer, out_dir: Path, today: dt.date) -> Path:

@@ -22,6 +22,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from integration_tests.e2e_support import without_nulls
 from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.config import parse_config
 
@@ -189,15 +190,6 @@ def page(data: Any, next_cursor: Any = None, **extra: Any) -> dict[str, Any]:
 
 
 # -- list endpoints
-
-
-def without_nulls(value: Any) -> Any:
-    """The CDK leaves null-valued fields out of a record, at every depth."""
-    if isinstance(value, dict):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nulls(v) for v in value]
-    return value
 
 
 def _is_object(x: Any) -> bool:
