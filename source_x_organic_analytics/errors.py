@@ -6,6 +6,7 @@ HTTP status always decides what happens and the body only enriches the message.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import orjson
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
@@ -49,11 +51,20 @@ class XErrorDetail:
         return f"{self.status} {self.code}: {self.message}{where}"
 
 
+def parse_json(content: bytes) -> Any:
+    """orjson (already the CDK's serializer) parses X's large stats answers several times faster than json; it
+    refuses integers beyond 64 bits, which only json can read (X's numeric ids may one day pass 2^64)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
+
+
 def response_json(response: requests.Response) -> Any:
     """The parsed body, parsed once: the error handler and the stream both need it."""
     cached = getattr(response, "_x_json", None)
     if cached is None:
-        cached = response.json()
+        cached = parse_json(response.content)
         response._x_json = cached  # type: ignore[attr-defined]
     return cached
 

@@ -8,7 +8,6 @@ again through the synchronous endpoint, and a job that does not finish in time e
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,6 +20,8 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from ..errors import parse_json
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
 MAX_JOB_IDS_PER_POLL = 200
@@ -145,4 +146,4 @@ def _parse_result(response: requests.Response) -> Mapping[str, Any]:
     # The file is gzip'd; a server that also sets Content-Encoding has had requests decompress it already.
     if content[:2] == b"\x1f\x8b":
         content = gzip.decompress(content)
-    return json.loads(content)
+    return parse_json(content)
