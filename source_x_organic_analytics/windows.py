@@ -42,10 +42,6 @@ class DayWindow:
 WindowMaker = Callable[[date, date], DayWindow]
 
 
-def local_today(tz: ZoneInfo, now: datetime) -> date:
-    return now.astimezone(tz).date()
-
-
 def local_midnight(day: date, tz: ZoneInfo, now: datetime, convention: DayConvention) -> datetime:
     """The UTC instant X means by midnight starting `day` in `tz`."""
     if convention is DayConvention.DAY_OFFSET:

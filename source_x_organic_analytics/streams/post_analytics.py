@@ -33,7 +33,6 @@ V2_TO_COLUMN = {
     "user_profile_clicks": "user_profile_clicks",
     "detail_expands": "detail_expands",
 }
-V2_ONLY_COLUMNS = ("bookmarks", "quote_tweets", "user_profile_clicks", "detail_expands")
 ANALYTICS_FIELDS = ",".join(V2_TO_COLUMN)
 
 

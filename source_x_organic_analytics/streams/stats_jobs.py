@@ -40,12 +40,6 @@ class Job:
     url: str | None = None
 
 
-class JobFailed(Exception):
-    def __init__(self, job: Job):
-        super().__init__(f"job {job.job_id} ended {job.status}")
-        self.job = job
-
-
 class StatsJobs:
     """Runs the jobs of one account window. `call(method, path, params)` is the stream's authenticated request."""
 
