@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
+
 from integration_tests.x_emulator import Dataset, EmulatorServer
 from integration_tests.x_emulator.metrics import ALL_METRICS
 
@@ -267,3 +269,16 @@ def group_stats_by_window(requests: Iterable[Any]) -> dict[tuple[str, str, str],
         account_id = r.path.rsplit("/", 1)[-1]
         out[(account_id, r.query.get("start_time", ""), r.query.get("end_time", ""))].append(r)
     return out
+
+
+def refresh_once(config: dict[str, Any]) -> dict[str, Any]:
+    """Uses the config's OAuth 2.0 refresh token once, as the connector would; returns the token endpoint's answer."""
+    creds = config["credentials"]
+    answer = requests.post(
+        creds["token_refresh_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": creds["refresh_token"]},
+        auth=(creds["client_id"], creds["client_secret"]),
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()

@@ -15,7 +15,6 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, build_dataset, truth
@@ -412,14 +411,7 @@ def _wrong_consumer_secret(emu: EmulatorServer) -> dict:
 
 def _used_refresh_token(emu: EmulatorServer) -> dict:
     config = e2e.config_for(emu, "oauth2.0")
-    creds = config["credentials"]
-    burnt = requests.post(
-        creds["token_refresh_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": creds["refresh_token"]},
-        auth=(creds["client_id"], creds["client_secret"]),
-        timeout=10,
-    )
-    assert burnt.status_code == 200
+    e2e.refresh_once(config)  # the refresh token is now spent
     return config
 
 

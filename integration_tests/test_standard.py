@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
 
+from integration_tests.e2e_support import refresh_once
 from integration_tests.x_emulator import EmulatorServer, build_dataset
 from source_x_organic_analytics import SourceXOrganicAnalytics
 
@@ -28,12 +28,7 @@ ACCEPTANCE_DIR = Path(__file__).parent / "acceptance"
 def _minted_oauth2_config(emu: EmulatorServer) -> dict:
     config = emu.oauth2_config(start_date=None, end_date=None)
     credentials = config["credentials"]
-    token = requests.post(
-        credentials["token_refresh_endpoint"],
-        data={"grant_type": "refresh_token", "refresh_token": credentials["refresh_token"]},
-        auth=(credentials["client_id"], credentials["client_secret"]),
-        timeout=10,
-    ).json()
+    token = refresh_once(config)
     expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=token["expires_in"])
     credentials.update(
         access_token=token["access_token"], refresh_token=token["refresh_token"], token_expiry_date=expiry.isoformat()

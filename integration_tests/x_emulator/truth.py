@@ -7,7 +7,7 @@ any difference between a connector's output and these functions is the connector
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .dataset import Account, Dataset
@@ -82,24 +82,36 @@ def organic_report(
     account returns. Values are ints, or None where the tweet never has the metric (no video → VIDEO metrics None).
     Only entries with some non-zero metric, and only tweets created before the end of the bucket.
     """
+    out: dict[tuple[str, str, str], dict[str, int | None]] = {}
+    for key, tweet, h0, limit in _day_buckets(ds, start_date, end_date, account_ids, now):
+        sums = bucket_sums(tweet, h0, h0 + 24, limit)
+        if not sums or not any(sums):
+            continue
+        values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
+        if len(sums) == _N_ENGAGEMENT:
+            values.update((name, None) for name in ALL_METRICS[_N_ENGAGEMENT:])
+        out[key] = values
+    return out
+
+
+def _day_buckets(
+    ds: Dataset, start_date: dt.date, end_date: dt.date, account_ids: Iterable[str] | None, now: dt.datetime | None
+) -> Iterator[tuple[tuple[str, str, str], Any, int, int]]:
+    """(key, tweet, first hour of the local day, the last complete hour) for every live tweet's day in the range."""
     now = now or dt.datetime.now(UTC)
     limit = now_hour(now)
-    out: dict[tuple[str, str, str], dict[str, int | None]] = {}
     n_days = (end_date - start_date).days + 1
     for account in _selected(ds, account_ids):
         first = hour_index(day_start_utc(start_date, account.timezone, now))
         live = [t for t in ds.tweets[account.id] if t.is_organic_published and t.profile is not None]
         for tweet in live:
             for i in range(max(0, (tweet.created_hour - first) // 24), n_days):
-                h0 = first + 24 * i
-                sums = bucket_sums(tweet, h0, h0 + 24, limit)
-                if not sums or not any(sums):
-                    continue
-                values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
-                if len(sums) == _N_ENGAGEMENT:
-                    values.update((name, None) for name in ALL_METRICS[_N_ENGAGEMENT:])
-                out[(account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat())] = values
-    return out
+                yield (
+                    (account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat()),
+                    tweet,
+                    first + 24 * i,
+                    limit,
+                )
 
 
 def organic_report_v2(
@@ -115,17 +127,9 @@ def organic_report_v2(
     (organic, published, not deleted). Values: every field of ``V2_FIELDS`` as an int (``media_views`` is 0 without
     video); the fields in ``V2_TO_ADS`` equal the Ads metrics of ``organic_report``. Only entries with a non-zero field.
     """
-    now = now or dt.datetime.now(UTC)
-    limit = now_hour(now)
     out: dict[tuple[str, str, str], dict[str, int]] = {}
-    n_days = (end_date - start_date).days + 1
-    for account in _selected(ds, account_ids):
-        first = hour_index(day_start_utc(start_date, account.timezone, now))
-        live = [t for t in ds.tweets[account.id] if t.is_organic_published and t.profile is not None]
-        for tweet in live:
-            for i in range(max(0, (tweet.created_hour - first) // 24), n_days):
-                h0 = first + 24 * i
-                values = v2_bucket_sums(tweet, h0, h0 + 24, limit)
-                if any(values.values()):
-                    out[(account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat())] = values
+    for key, tweet, h0, limit in _day_buckets(ds, start_date, end_date, account_ids, now):
+        values = v2_bucket_sums(tweet, h0, h0 + 24, limit)
+        if any(values.values()):
+            out[key] = values
     return out
