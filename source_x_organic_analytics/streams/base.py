@@ -82,7 +82,7 @@ class XAdsStream(HttpStream, ABC):
             _, response = self._http_client.send_request(
                 http_method=method,
                 url=url,
-                request_kwargs={"timeout": REQUEST_TIMEOUT},
+                request_kwargs=self.request_kwargs(),
                 params=dict(params),
                 dedupe_query_params=True,
             )

@@ -72,6 +72,11 @@ PLACEMENT = "ALL_ON_TWITTER"
 MAX_IDS_PER_REQUEST = 20
 
 
+def batched(ids: list[str], size: int) -> list[list[str]]:
+    """Consecutive batches of at most `size` ids: X caps the ids of one request."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 def sanitize_state(state: Any, today: date | None, log: list[str] | None = None) -> dict[str, dict[str, str]]:
     """Keep each `{"<account_id>": {"date": "YYYY-MM-DD"}}` entry that makes sense: a malformed one is dropped
     (that account restarts at `start_date`) and a future date is clamped to `today`. Accounts no longer configured
@@ -286,7 +291,7 @@ class OrganicReport(AccountStream):
         if self._use_v2:
             yield from self._read_window_v2(account_id, window, windows, tweet_ids)
             return
-        batches = [tweet_ids[i : i + MAX_IDS_PER_REQUEST] for i in range(0, len(tweet_ids), MAX_IDS_PER_REQUEST)]
+        batches = batched(tweet_ids, MAX_IDS_PER_REQUEST)
         if use_jobs:
             yield from self._read_window_with_jobs(account_id, window, windows, batches)
             return
@@ -336,7 +341,7 @@ class OrganicReport(AccountStream):
     def _read_window_v2(
         self, account_id: str, window: DayWindow, windows: WindowMaker, tweet_ids: list[str]
     ) -> Iterable[Mapping[str, Any]]:
-        batches = [tweet_ids[i : i + MAX_IDS_PER_V2_REQUEST] for i in range(0, len(tweet_ids), MAX_IDS_PER_V2_REQUEST)]
+        batches = batched(tweet_ids, MAX_IDS_PER_V2_REQUEST)
         for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
             part = windows(first, last)
             for records in self._pool.map(

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from airbyte_cdk.models import FailureType
 
-from ..errors import XApiError, XErrorDetail
+from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id
 from ..windows import DayWindow, format_x_time
 
 MAX_IDS_PER_V2_REQUEST = 100
@@ -80,8 +80,15 @@ def raise_for_v2_problem(response: requests.Response) -> None:
 
 def v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
     """Sum each tweet's hourly buckets into the window's days; emit the days with any non-zero metric."""
+    with expecting_x_shape(f"the post analytics of account {account_id} for {window.first}..{window.last}"):
+        records = list(_v2_day_records(body, window, account_id))
+    yield from records
+
+
+def _v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
     day = timedelta(days=1)
     for item in body.get("data") or []:
+        tweet_id = required_id(item, "id")
         days: dict[int, dict[str, int]] = {}
         for bucket in item.get("timestamped_metrics") or []:
             start = datetime.fromisoformat(str(bucket["timestamp"]).replace("Z", "+00:00"))
@@ -92,13 +99,13 @@ def v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str) 
             for field, value in (bucket.get("metrics") or {}).items():
                 column = V2_TO_COLUMN.get(field)
                 if column is not None and value is not None:
-                    totals[column] += int(value)
+                    totals[column] += metric_value(value)
         for index in sorted(days):
             totals = days[index]
             if any(totals.values()):
                 yield {
                     "account_id": account_id,
-                    "tweet_id": str(item["id"]),
+                    "tweet_id": tweet_id,
                     "date": window.day(index).isoformat(),
                     "placement": "ALL_ON_TWITTER",
                     **totals,
