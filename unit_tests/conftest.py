@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -89,6 +90,7 @@ class FakeX:
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # job id -> its stats params
     failing_jobs: set[str] = field(default_factory=set)  # job ids that end FAILED
     polls_until_done: int = 1  # status calls a job stays PROCESSING for
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self) -> FakeX:
         self.mocker.post(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._create_job)
@@ -128,8 +130,9 @@ class FakeX:
         return self._page(self.scheduled.get(self._account_of(request), []), request, 100)
 
     def _create_job(self, request, context) -> dict[str, Any]:
-        job_id = str(len(self.jobs) + 1)
-        self.jobs[job_id] = {**self._params(request), "_polls": 0}
+        with self._lock:  # jobs are created from several worker threads at once
+            job_id = str(len(self.jobs) + 1)
+            self.jobs[job_id] = {**self._params(request), "_polls": 0}
         return {"data": {"id": int(job_id), "id_str": job_id, "status": "PROCESSING", "url": None}}
 
     def _job_status(self, request, context) -> dict[str, Any]:

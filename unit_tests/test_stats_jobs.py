@@ -11,9 +11,9 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, StatsJobs
+from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, JobWindow, StatsJobs
 
-from .conftest import account, as_dicts, make_config, tweet
+from .conftest import BASE, account, as_dicts, days, error_body, make_config, tweet
 
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
 LOGGER = logging.getLogger("test")
@@ -74,17 +74,23 @@ def test_a_failed_job_is_read_again_synchronously(forty_five, source):
 
 
 class FakeJobsApi:
-    """The job endpoints as a plain function, to watch how many jobs are processing at once."""
+    """The job endpoints as a plain function, to watch how many jobs are processing at once and which window's jobs
+    were created when. A job's window is its `w` parameter; windows in `refused` are answered with an error."""
 
-    def __init__(self, polls_until_done=3):
+    def __init__(self, polls_until_done=3, refused=()):
         self.ids = count(1)
         self.processing: dict[str, int] = {}
         self.max_processing = 0
         self.poll_sizes: list[int] = []
         self.polls_until_done = polls_until_done
+        self.created: list[str] = []
+        self.refused = set(refused)
 
     def __call__(self, method, path, params):
         if method == "POST":
+            self.created.append(params.get("w"))
+            if params.get("w") in self.refused:
+                raise RuntimeError(f"window {params['w']} refused")
             job_id = str(next(self.ids))
             self.processing[job_id] = 0
             self.max_processing = max(self.max_processing, len(self.processing))
@@ -101,19 +107,110 @@ class FakeJobsApi:
         return {"data": answer}
 
 
+class FakeClock:
+    """Time that passes only when the runner sleeps: polls fall exactly on their schedule."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def test_never_more_than_100_jobs_processing_and_polls_batched_with_a_growing_interval():
-    api, sleeps = FakeJobsApi(), []
-    runner = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, sleeps.append)
-    outcomes = list(runner.run("abc1", {}, [[str(i)] for i in range(250)]))
+    api, clock = FakeJobsApi(), FakeClock()
+    runner = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock)
+    plan = runner.plan("abc1", [JobWindow("w", {}, [[str(i)] for i in range(250)])])
+    outcomes = list(plan.window("w"))
     assert len(outcomes) == 250 and all(o.status == "CANCELLED" for o in outcomes)  # a cancelled job is reported
     assert api.max_processing == MAX_PROCESSING_JOBS
     assert max(api.poll_sizes) <= 200
-    assert sleeps[:3] == [0.5, 0.75, 1.125]  # first poll within a second, then backing off
+    assert clock.sleeps[:3] == [0.5, 0.75, 1.125]  # first poll within a second, then backing off
 
 
 def test_a_job_that_never_finishes_fails_loudly():
     api, ticks = FakeJobsApi(polls_until_done=10**9), count(0, 600)
     runner = StatsJobs(api, ThreadPoolExecutor(1), 1, LOGGER, lambda s: None, lambda: next(ticks))
     with pytest.raises(AirbyteTracedException) as raised:
-        list(runner.run("abc1", {}, [["1"]]))
+        list(runner.plan("abc1", [JobWindow("w", {}, [["1"]])]).window("w"))
     assert "did not finish within 120 minutes" in raised.value.message
+
+
+def windows_of(jobs_per_window: dict[str, int]) -> list[JobWindow]:
+    return [JobWindow(w, {"w": w}, [[f"{w}{i}"] for i in range(n)]) for w, n in jobs_per_window.items()]
+
+
+def test_the_next_windows_jobs_are_created_while_this_windows_results_are_read():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
+        "abc1", windows_of({"a": 3, "b": 3})
+    )
+    first = plan.window("a")
+    next(first)
+    # X runs window b's jobs while window a's results are downloaded and emitted: their waits overlap.
+    assert api.created == ["a", "a", "a", "b", "b", "b"]
+    assert {o.batch[0] for o in first} | {"a0"} == {"a0", "a1", "a2"}
+    assert sorted(o.batch[0] for o in plan.window("b")) == ["b0", "b1", "b2"]
+    assert plan.next_window is None
+
+
+def test_windows_are_handed_back_in_order_and_the_limit_holds_across_windows():
+    api, clock = FakeJobsApi(), FakeClock()
+    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
+        "abc1", windows_of({"a": 60, "b": 60, "c": 60})
+    )
+    for key in "abc":
+        outcomes = list(plan.window(key))
+        assert len(outcomes) == 60 and {o.window for o in outcomes} == {key}
+    assert api.max_processing == MAX_PROCESSING_JOBS
+    with pytest.raises(ValueError):
+        list(plan.window("a"))  # already read
+
+
+def test_a_refused_creation_surfaces_at_its_own_window_and_stops_creating():
+    api, clock = FakeJobsApi(polls_until_done=1, refused={"b"}), FakeClock()
+    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
+        "abc1", windows_of({"a": 3, "b": 3, "c": 3})
+    )
+    assert len(list(plan.window("a"))) == 3  # the window before the refusal is read whole
+    with pytest.raises(RuntimeError, match="window b refused"):
+        list(plan.window("b"))
+    assert "c" not in api.created
+
+
+def test_a_later_window_refused_keeps_the_state_at_the_last_window_emitted(forty_five, source):
+    create = forty_five._create_job
+
+    def refuse_second_window(request, context):
+        if forty_five._params(request)["start_time"] == "2026-09-29T00:00:00Z":
+            context.status_code = 400
+            return error_body("INVALID_PARAMETER", "refused for this test", "start_time")
+        return create(request, context)
+
+    forty_five.mocker.post(f"{BASE}/12/stats/jobs/accounts/abc1", json=refuse_second_window)
+    output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog())
+    assert "refused for this test" in output.errors[0].trace.error.message
+    assert {r["date"] for r in as_dicts(output)} == {str(d) for d in days("2026-07-01", "2026-09-28")}
+    assert output.most_recent_state.stream_state.__dict__ == {"abc1": {"date": "2026-09-28"}}
+
+
+def test_a_window_refused_for_its_day_convention_is_read_again_with_the_other(fake_x, no_sleep, source):
+    fake_x.accounts = [account("ber1", "Europe/Berlin")]
+    fake_x.tweets = {"ber1": [tweet(1, OLD)]}
+    create = fake_x._create_job
+
+    def strict(request, context):
+        if fake_x._params(request)["start_time"] == "2026-06-30T23:00:00Z":  # CET for a summer day
+            context.status_code = 400
+            return error_body("INVALID_TIME_WINDOW", "start_time must be midnight in the account's time zone")
+        return create(request, context)
+
+    fake_x.mocker.post(f"{BASE}/12/stats/jobs/accounts/ber1", json=strict)
+    output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog())
+    assert not output.errors
+    assert sorted(j["start_time"] for j in fake_x.jobs.values()) == ["2026-06-30T22:00:00Z", "2026-09-28T22:00:00Z"]
+    assert [r["date"] for r in as_dicts(output)] == [str(d) for d in days("2026-07-01", "2026-11-23")]

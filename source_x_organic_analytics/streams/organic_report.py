@@ -35,7 +35,7 @@ from ..windows import (
 )
 from .base import AccountStream
 from .post_analytics import MAX_IDS_PER_V2_REQUEST, V2RangeError, raise_for_v2_problem, v2_day_records, v2_params
-from .stats_jobs import StatsJobs
+from .stats_jobs import AccountJobs, JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
 ENGAGEMENT_METRICS = (
@@ -75,6 +75,11 @@ MAX_IDS_PER_REQUEST = 20
 def batched(ids: list[str], size: int) -> list[list[str]]:
     """Consecutive batches of at most `size` ids: X caps the ids of one request."""
     return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def eligible_ids(timeline: list[TimelineTweet], window: DayWindow) -> list[str]:
+    """Every organic tweet that existed before the window ends: old tweets keep earning impressions."""
+    return [t.id for t in timeline if t.created_at < window.end]
 
 
 def sanitize_state(state: Any, today: date | None, log: list[str] | None = None) -> dict[str, dict[str, str]]:
@@ -149,6 +154,8 @@ class OrganicReport(AccountStream):
         self._confirmed: set[str] = set()
         self._estimated: dict[str, int] = {}
         self._spans: dict[str, tuple[date, date]] = {}
+        self._windows: dict[str, list[tuple[date, date]]] = {}
+        self._job_plans: dict[str, AccountJobs] = {}
         self._use_v2 = context.config.metrics_source == "x_api_v2"
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
@@ -207,6 +214,7 @@ class OrganicReport(AccountStream):
         use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
         windows = list(chunk_days(span[0], span[1], ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS, breaks))
         self._spans[account["id"]] = span
+        self._windows[account["id"]] = windows
         for number, (first, last) in enumerate(windows, start=1):
             yield {
                 "account_id": account["id"],
@@ -286,15 +294,13 @@ class OrganicReport(AccountStream):
         estimate = self._estimate(account_id, timeline)
         if estimate is not None:
             yield estimate
-        # Every organic tweet that existed before the window ends: old tweets keep earning impressions.
-        tweet_ids = [t.id for t in timeline if t.created_at < window.end]
         if self._use_v2:
-            yield from self._read_window_v2(account_id, window, windows, tweet_ids)
+            yield from self._read_window_v2(account_id, window, windows, eligible_ids(timeline, window))
             return
-        batches = batched(tweet_ids, MAX_IDS_PER_REQUEST)
         if use_jobs:
-            yield from self._read_window_with_jobs(account_id, window, windows, batches)
+            yield from self._read_window_with_jobs(account_id, window, windows, timeline)
             return
+        batches = batched(eligible_ids(timeline, window), MAX_IDS_PER_REQUEST)
         for body in self._pool.map(lambda batch: self._sync_stats(account_id, window, batch), batches):
             yield from bucket_records(body, window, account_id)
 
@@ -302,10 +308,33 @@ class OrganicReport(AccountStream):
         params = {**self._stats_params(window), "entity_ids": ",".join(batch)}
         return self.call("GET", f"stats/accounts/{account_id}", params)
 
+    def _job_window(self, window: DayWindow, timeline: list[TimelineTweet]) -> JobWindow:
+        key = (window.first, window.last)
+        return JobWindow(key, self._stats_params(window), batched(eligible_ids(timeline, window), MAX_IDS_PER_REQUEST))
+
     def _read_window_with_jobs(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+        self, account_id: str, window: DayWindow, windows: WindowMaker, timeline: list[TimelineTweet]
     ) -> Iterable[Mapping[str, Any]]:
-        for outcome in self._jobs.run(account_id, self._stats_params(window), batches):
+        key = (window.first, window.last)
+        plan = self._job_plans.get(account_id)
+        if plan is None or plan.next_window != key:
+            # This window and the account's later ones: their jobs are created as soon as X's limit allows.
+            later = [w for w in self._windows[account_id] if w[0] >= window.first]
+            plan = self._jobs.plan(account_id, [self._job_window(windows(*w), timeline) for w in later])
+            self._job_plans[account_id] = plan
+        finished = False
+        try:
+            yield from self._window_outcomes(account_id, window, windows, plan.window(key))
+            finished = True
+        finally:
+            # A window that fails (or is retried with another convention or source) restarts the plan from it.
+            if not finished or plan.next_window is None:
+                self._job_plans.pop(account_id, None)
+
+    def _window_outcomes(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, outcomes: Iterable[Any]
+    ) -> Iterable[Mapping[str, Any]]:
+        for outcome in outcomes:
             if isinstance(outcome, tuple):
                 yield from bucket_records(outcome[1], window, account_id)
                 continue

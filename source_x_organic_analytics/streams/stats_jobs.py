@@ -1,8 +1,14 @@
 """X's asynchronous analytics jobs: up to 90 days a request instead of 7, for backfills.
 
 A job is created per batch of tweet ids, polled in batches, and its gzip'd result (same shape as the synchronous
-answer) downloaded from a URL that needs no OAuth. Nothing is dropped silently: a FAILED or CANCELLED job is read
-again through the synchronous endpoint, and a job that does not finish in time ends the sync with an error.
+answer) downloaded from a URL that needs no OAuth. Nothing is dropped silently: a FAILED or CANCELLED job is handed
+back so its tweets can be read through the synchronous endpoint, and a job that does not finish in time ends the sync
+with an error.
+
+The jobs of one account run as a pipeline over all its windows (`AccountJobs`): while the current window's results
+are downloaded and emitted, the next windows' jobs are already created in the slots X's limit of 100 processing jobs
+per account leaves free, so the wait for X to run them overlaps useful work instead of adding up window by window.
+Results are still handed back window by window, in order, so the stream's state never passes a window not emitted.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,40 +31,59 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..errors import parse_json
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
-MAX_JOB_IDS_PER_POLL = 200
+MAX_JOB_IDS_PER_POLL = 200  # above MAX_PROCESSING_JOBS: one poll always covers every job still processing
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 15.0
 POLL_GROWTH = 1.5
 JOB_TIMEOUT_SECONDS = 2 * 3600
 DOWNLOAD_ATTEMPTS = 3
+FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
+
+Call = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 
 
-@dataclass
+@dataclass(frozen=True)
+class JobWindow:
+    """One window's jobs: a key the reader names it by, its stats parameters, and one batch of tweet ids per job."""
+
+    key: Hashable
+    params: Mapping[str, str]
+    batches: Sequence[Sequence[str]]
+
+
+@dataclass(eq=False)
 class Job:
+    window: Hashable
+    params: Mapping[str, str]
     batch: Sequence[str]
     job_id: str | None = None
     status: str = "PENDING"
     url: str | None = None
+    created_at: float = 0.0  # the runner's clock when X accepted the job
+
+
+Outcome = Job | tuple[Job, Mapping[str, Any]]
 
 
 class StatsJobs:
-    """Runs the jobs of one account window. `call(method, path, params)` is the stream's authenticated request."""
+    """What every account's jobs share: the authenticated `call(method, path, params)` of the stream, the bounded
+    worker pool, and the plain HTTP client that downloads results."""
 
     def __init__(
         self,
-        call: Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]],
+        call: Call,
         executor: Executor,
         parallel: int,
         logger: logging.Logger,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._call = call
-        self._executor = executor
-        self._parallel = parallel
-        self._logger = logger
-        self._sleep = sleep
-        self._clock = clock
+        self.call = call
+        self.executor = executor
+        self.parallel = parallel
+        self.logger = logger
+        self.sleep = sleep
+        self.clock = clock
         # The result files are plain HTTPS downloads: no OAuth header, the CDK's default status handling.
         self._downloads = HttpClient(
             name="organic_report_job_results",
@@ -65,58 +91,12 @@ class StatsJobs:
             error_handler=HttpStatusErrorHandler(logger, max_retries=5),
         )
 
-    def run(
-        self, account_id: str, params: Mapping[str, str], batches: Sequence[Sequence[str]]
-    ) -> Iterator[Job | tuple[Job, Mapping[str, Any]]]:
-        """Yields `(job, body)` for each job that succeeded, and the `Job` itself for one that failed."""
-        path = f"stats/jobs/accounts/{account_id}"
-        pending = [Job(batch) for batch in batches]
-        processing: dict[str, Job] = {}
-        deadline = self._clock() + JOB_TIMEOUT_SECONDS
-        interval = FIRST_POLL_SECONDS
-        while pending or processing:
-            starting = pending[: MAX_PROCESSING_JOBS - len(processing)]
-            del pending[: len(starting)]
-            for job in self._executor.map(lambda job: self._create(path, params, job), starting):
-                processing[job.job_id] = job
-            self._sleep(interval)
-            interval = min(interval * POLL_GROWTH, MAX_POLL_SECONDS)
-            finished = self._poll(path, processing)
-            for job in finished:
-                del processing[job.job_id]
-            # A few downloads at a time: a poll round can finish 100 jobs, and holding all their results costs memory.
-            for offset in range(0, len(finished), self._parallel):
-                yield from self._executor.map(self._collect, finished[offset : offset + self._parallel])
-            if finished:
-                interval = FIRST_POLL_SECONDS  # freed slots: the next jobs are worth checking soon
-            if processing and self._clock() > deadline:
-                raise AirbyteTracedException(
-                    message=f"X's analytics jobs for ads account {account_id} did not finish within "
-                    f"{JOB_TIMEOUT_SECONDS // 60} minutes ({len(processing)} still processing); the sync state was "
-                    "not moved past them. Retry the sync later.",
-                    failure_type=FailureType.transient_error,
-                )
+    def plan(self, account_id: str, windows: Sequence[JobWindow]) -> AccountJobs:
+        """The jobs of `windows` (in the order they will be read) of one account."""
+        return AccountJobs(self, account_id, windows)
 
-    def _create(self, path: str, params: Mapping[str, str], job: Job) -> Job:
-        created = self._call("POST", path, {**params, "entity_ids": ",".join(job.batch)})["data"]
-        job.job_id, job.status = str(created.get("id_str") or created["id"]), str(created.get("status"))
-        return job
-
-    def _poll(self, path: str, processing: Mapping[str, Job]) -> list[Job]:
-        finished: list[Job] = []
-        ids = list(processing)
-        for offset in range(0, len(ids), MAX_JOB_IDS_PER_POLL):
-            chunk = ids[offset : offset + MAX_JOB_IDS_PER_POLL]
-            for state in self._call("GET", path, {"job_ids": ",".join(chunk)}).get("data") or []:
-                job = processing.get(str(state.get("id_str") or state.get("id")))
-                if job is None:
-                    continue
-                job.status, job.url = str(state.get("status")), state.get("url")
-                if job.status in ("SUCCESS", "FAILED", "CANCELLED"):
-                    finished.append(job)
-        return finished
-
-    def _collect(self, job: Job) -> Job | tuple[Job, Mapping[str, Any]]:
+    def collect(self, job: Job) -> Outcome:
+        """`(job, body)` for a job that succeeded, the job itself for one that failed or was cancelled."""
         if job.status != "SUCCESS" or not job.url:
             return job
         # A truncated or garbled file is downloaded again: the URL stays valid until the job expires.
@@ -125,7 +105,7 @@ class StatsJobs:
             try:
                 return job, _parse_result(response)
             except (ValueError, OSError, EOFError) as error:
-                self._logger.warning(
+                self.logger.warning(
                     f"The result of X's analytics job {job.job_id} is unreadable ({error}); try {attempt}."
                 )
         raise AirbyteTracedException(
@@ -133,6 +113,146 @@ class StatsJobs:
             "downloads; the sync state was not moved past its window. Retry the sync later.",
             failure_type=FailureType.transient_error,
         )
+
+
+class AccountJobs:
+    """One account's jobs over its windows. `window(key)` hands back the outcomes of the next window in order; the
+    requests of all windows share the pool: at most `parallel` job creations and `parallel` downloads queued, and
+    one poll, so the pool always has work while nothing holds more than a few results in memory."""
+
+    def __init__(self, runner: StatsJobs, account_id: str, windows: Sequence[JobWindow]):
+        self._runner = runner
+        self._path = f"stats/jobs/accounts/{account_id}"
+        self._account_id = account_id
+        self._order = deque(w.key for w in windows)
+        self._to_create = deque(Job(w.key, w.params, batch) for w in windows for batch in w.batches)
+        self._unread = Counter(job.window for job in self._to_create)
+        self._creating: dict[Future, Job] = {}
+        self._processing: dict[str, Job] = {}
+        self._finished: dict[Hashable, deque[Job]] = defaultdict(deque)
+        self._downloading: deque[Future] = deque()
+        # A refused creation stops all creating; the error is raised when its window is read, so the windows
+        # before it are still emitted and saved.
+        self._refused: dict[Hashable, BaseException] = {}
+        # Until X accepts one job, only the first window's are sent: parameters X refuses (say, a day convention
+        # the account does not use) then cost no jobs of later windows.
+        self._accepted = False
+        self._polling: Future | None = None
+        self._next_poll: float | None = None
+        self._interval = FIRST_POLL_SECONDS
+
+    @property
+    def next_window(self) -> Hashable | None:
+        return self._order[0] if self._order else None
+
+    def window(self, key: Hashable) -> Iterator[Outcome]:
+        if key != self.next_window:
+            raise ValueError(f"window {key!r} is not the next one of this plan ({self.next_window!r})")
+        while self._unread[key]:
+            if key in self._refused:
+                raise self._refused[key]
+            self._start_downloads(key)
+            while self._downloading and self._downloading[0].done():
+                self._unread[key] -= 1
+                yield self._downloading.popleft().result()
+            if not self._unread[key]:
+                break
+            self._start_creations()
+            self._start_poll(key)
+            self._wait(key)
+            self._check_deadline(key)
+        self._order.popleft()
+
+    def _start_downloads(self, key: Hashable) -> None:
+        finished = self._finished[key]
+        while finished and len(self._downloading) < self._runner.parallel:
+            self._downloading.append(self._runner.executor.submit(self._runner.collect, finished.popleft()))
+
+    def _start_creations(self) -> None:
+        runner = self._runner
+        while (
+            self._to_create
+            and not self._refused
+            and len(self._creating) < runner.parallel
+            and len(self._creating) + len(self._processing) < MAX_PROCESSING_JOBS
+            and (self._accepted or self._to_create[0].window == self._order[0])
+        ):
+            job = self._to_create.popleft()
+            self._creating[runner.executor.submit(self._create, job)] = job
+
+    def _create(self, job: Job) -> Job:
+        created = self._runner.call("POST", self._path, {**job.params, "entity_ids": ",".join(job.batch)})["data"]
+        job.job_id, job.status = str(created.get("id_str") or created["id"]), str(created.get("status"))
+        job.created_at = self._runner.clock()
+        return job
+
+    def _poll_due_in(self, key: Hashable) -> float | None:
+        """Seconds until the next poll (<= 0: now), None while none is wanted. A poll is put off while the pool
+        has two rounds of other work queued: it would find jobs to start before there are workers for them."""
+        if self._polling is not None or not self._processing or self._next_poll is None:
+            return None
+        backlog = len(self._finished[key]) + len(self._downloading) + len(self._creating)
+        if backlog >= 2 * self._runner.parallel:
+            return None
+        return self._next_poll - self._runner.clock()
+
+    def _start_poll(self, key: Hashable) -> None:
+        due_in = self._poll_due_in(key)
+        if due_in is not None and due_in <= 0:
+            ids = ",".join(self._processing)
+            self._polling = self._runner.executor.submit(self._runner.call, "GET", self._path, {"job_ids": ids})
+
+    def _wait(self, key: Hashable) -> None:
+        futures = [*self._creating, *self._downloading, *([self._polling] if self._polling else [])]
+        in_flight = [f for f in futures if not f.done()]
+        due_in = self._poll_due_in(key)
+        timeout = None if due_in is None else max(0.0, due_in)
+        if in_flight:
+            wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        elif not futures and timeout is not None:
+            self._runner.sleep(timeout)  # nothing in flight: only the next poll can move things on
+        self._harvest_creations()
+        self._harvest_poll()
+
+    def _harvest_creations(self) -> None:
+        for future in [f for f in self._creating if f.done()]:
+            job = self._creating.pop(future)
+            error = future.exception()
+            if error is not None:
+                self._refused.setdefault(job.window, error)
+                continue
+            self._processing[job.job_id] = job
+            self._accepted = True
+            if self._next_poll is None:
+                self._next_poll = self._runner.clock() + self._interval
+
+    def _harvest_poll(self) -> None:
+        if self._polling is None or not self._polling.done():
+            return
+        answer, self._polling = self._polling.result(), None
+        found = 0
+        for state in answer.get("data") or []:
+            job = self._processing.get(str(state.get("id_str") or state.get("id")))
+            if job is None:
+                continue
+            job.status, job.url = str(state.get("status")), state.get("url")
+            if job.status in FINISHED:
+                del self._processing[job.job_id]
+                self._finished[job.window].append(job)
+                found += 1
+        # Finished jobs free slots for the next ones, which are worth checking soon; otherwise back off.
+        self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
+        self._next_poll = self._runner.clock() + self._interval if self._processing else None
+
+    def _check_deadline(self, key: Hashable) -> None:
+        waiting = [job for job in self._processing.values() if job.window == key]
+        if waiting and self._runner.clock() - min(job.created_at for job in waiting) > JOB_TIMEOUT_SECONDS:
+            raise AirbyteTracedException(
+                message=f"X's analytics jobs for ads account {self._account_id} did not finish within "
+                f"{JOB_TIMEOUT_SECONDS // 60} minutes ({len(waiting)} still processing); the sync state was "
+                "not moved past them. Retry the sync later.",
+                failure_type=FailureType.transient_error,
+            )
 
 
 def _parse_result(response: requests.Response) -> Mapping[str, Any]:
