@@ -124,8 +124,8 @@ class FakeClock:
 def test_never_more_than_100_jobs_processing_and_polls_batched_with_a_growing_interval():
     api, clock = FakeJobsApi(), FakeClock()
     runner = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock)
-    plan = runner.plan("abc1", [JobWindow("w", {}, [[str(i)] for i in range(250)])])
-    outcomes = list(plan.window("w"))
+    runner.plan("abc1", [JobWindow("w", {}, [[str(i)] for i in range(250)])])
+    outcomes = list(runner.read("abc1", "w"))
     assert len(outcomes) == 250 and all(o.status == "CANCELLED" for o in outcomes)  # a cancelled job is reported
     assert api.max_processing == MAX_PROCESSING_JOBS
     assert max(api.poll_sizes) <= 200
@@ -136,7 +136,8 @@ def test_a_job_that_never_finishes_fails_loudly():
     api, ticks = FakeJobsApi(polls_until_done=10**9), count(0, 600)
     runner = StatsJobs(api, ThreadPoolExecutor(1), 1, LOGGER, lambda s: None, lambda: next(ticks))
     with pytest.raises(AirbyteTracedException) as raised:
-        list(runner.plan("abc1", [JobWindow("w", {}, [["1"]])]).window("w"))
+        runner.plan("abc1", [JobWindow("w", {}, [["1"]])])
+        list(runner.read("abc1", "w"))
     assert "did not finish within 120 minutes" in raised.value.message
 
 
@@ -144,41 +145,55 @@ def windows_of(jobs_per_window: dict[str, int]) -> list[JobWindow]:
     return [JobWindow(w, {"w": w}, [[f"{w}{i}"] for i in range(n)]) for w, n in jobs_per_window.items()]
 
 
+def runner_for(api, clock):
+    return StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock)
+
+
 def test_the_next_windows_jobs_are_created_while_this_windows_results_are_read():
     api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
-    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
-        "abc1", windows_of({"a": 3, "b": 3})
-    )
-    first = plan.window("a")
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 3, "b": 3}))
+    first = runner.read("abc1", "a")
     next(first)
     # X runs window b's jobs while window a's results are downloaded and emitted: their waits overlap.
     assert api.created == ["a", "a", "a", "b", "b", "b"]
     assert {o.batch[0] for o in first} | {"a0"} == {"a0", "a1", "a2"}
-    assert sorted(o.batch[0] for o in plan.window("b")) == ["b0", "b1", "b2"]
-    assert plan.next_window is None
+    assert sorted(o.batch[0] for o in runner.read("abc1", "b")) == ["b0", "b1", "b2"]
+    assert runner.planned("abc1") is None  # read to the end: forgotten
+
+
+def test_another_planned_accounts_jobs_are_created_while_this_account_is_read():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 3}))
+    runner.plan("def2", windows_of({"x": 3}))
+    assert len(list(runner.read("abc1", "a"))) == 3
+    assert api.created.count("x") == 3  # X ran them meanwhile
+    polls_before = len(api.poll_sizes)
+    assert sorted(o.batch[0] for o in runner.read("def2", "x")) == ["x0", "x1", "x2"]
+    assert len(api.poll_sizes) <= polls_before + 1
 
 
 def test_windows_are_handed_back_in_order_and_the_limit_holds_across_windows():
     api, clock = FakeJobsApi(), FakeClock()
-    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
-        "abc1", windows_of({"a": 60, "b": 60, "c": 60})
-    )
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 60, "b": 60, "c": 60}))
     for key in "abc":
-        outcomes = list(plan.window(key))
+        outcomes = list(runner.read("abc1", key))
         assert len(outcomes) == 60 and {o.window for o in outcomes} == {key}
     assert api.max_processing == MAX_PROCESSING_JOBS
+    runner.plan("abc1", windows_of({"a": 1, "b": 1}))
     with pytest.raises(ValueError):
-        list(plan.window("a"))  # already read
+        list(runner.read("abc1", "b"))  # not the next window
 
 
 def test_a_refused_creation_surfaces_at_its_own_window_and_stops_creating():
     api, clock = FakeJobsApi(polls_until_done=1, refused={"b"}), FakeClock()
-    plan = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock).plan(
-        "abc1", windows_of({"a": 3, "b": 3, "c": 3})
-    )
-    assert len(list(plan.window("a"))) == 3  # the window before the refusal is read whole
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 3, "b": 3, "c": 3}))
+    assert len(list(runner.read("abc1", "a"))) == 3  # the window before the refusal is read whole
     with pytest.raises(RuntimeError, match="window b refused"):
-        list(plan.window("b"))
+        list(runner.read("abc1", "b"))
     assert "c" not in api.created
 
 
@@ -214,3 +229,37 @@ def test_a_window_refused_for_its_day_convention_is_read_again_with_the_other(fa
     assert not output.errors
     assert sorted(j["start_time"] for j in fake_x.jobs.values()) == ["2026-06-30T22:00:00Z", "2026-09-28T22:00:00Z"]
     assert [r["date"] for r in as_dicts(output)] == [str(d) for d in days("2026-07-01", "2026-11-23")]
+
+
+def test_two_accounts_backfilled_with_jobs_planned_ahead_lose_nothing(forty_five, source):
+    forty_five.accounts = [account("abc1"), account("def2")]
+    forty_five.tweets["def2"] = [tweet(3000 + i, OLD) for i in range(5)]
+    output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog())
+    records = as_dicts(output)
+    assert len([r for r in records if r["account_id"] == "abc1"]) == 45 * 146
+    assert len([r for r in records if r["account_id"] == "def2"]) == 5 * 146
+    assert len(forty_five.jobs) == 2 * 3 + 2 * 1  # planned ahead, never twice
+    sent = [(r.method, r.url) for r in forty_five.mocker.request_history]
+    abc1_files = {
+        f"https://ton.test/jobs/{i}.json.gz" for i, job in forty_five.jobs.items() if job["entity_ids"].startswith("10")
+    }
+    last_abc1_download = max(n for n, (method, url) in enumerate(sent) if url in abc1_files)
+    first_def2_job = min(n for n, (method, url) in enumerate(sent) if method == "POST" and "/def2" in url)
+    assert first_def2_job < last_abc1_download  # X ran def2's jobs while abc1's results were read
+    assert output.most_recent_state.stream_state.__dict__ == {
+        "abc1": {"date": "2026-11-23"},
+        "def2": {"date": "2026-11-23"},
+    }
+
+
+def test_an_account_refused_while_planned_ahead_is_reported_at_its_own_turn(forty_five, source):
+    forty_five.accounts = [account("abc1"), account("def2")]
+    forty_five.mocker.get(
+        f"{BASE}/12/accounts/def2/tweets", status_code=403, json=error_body("ACCOUNT_NOT_FOUND", "Account not found")
+    )
+    output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog())
+    assert {r["account_id"] for r in as_dicts(output)} == {"abc1"}
+    assert len(as_dicts(output)) == 45 * 146
+    assert output.most_recent_state.stream_state.__dict__ == {"abc1": {"date": "2026-11-23"}}
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error" and "def2" in error.message

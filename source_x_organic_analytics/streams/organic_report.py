@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +36,7 @@ from ..windows import (
 )
 from .base import AccountStream
 from .post_analytics import MAX_IDS_PER_V2_REQUEST, V2RangeError, raise_for_v2_problem, v2_day_records, v2_params
-from .stats_jobs import AccountJobs, JobWindow, StatsJobs
+from .stats_jobs import JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
 ENGAGEMENT_METRICS = (
@@ -141,6 +142,15 @@ def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
             }
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """An account's days to read in this sync and their windows (7 days, or 90 for a backfill read with jobs)."""
+
+    span: tuple[date, date]
+    use_jobs: bool
+    windows: list[tuple[date, date]]
+
+
 class OrganicReport(AccountStream):
     primary_key = ["account_id", "tweet_id", "date"]
     cursor_field = "date"
@@ -153,9 +163,8 @@ class OrganicReport(AccountStream):
         self._conventions: dict[str, DayConvention] = {}
         self._confirmed: set[str] = set()
         self._estimated: dict[str, int] = {}
-        self._spans: dict[str, tuple[date, date]] = {}
-        self._windows: dict[str, list[tuple[date, date]]] = {}
-        self._job_plans: dict[str, AccountJobs] = {}
+        self._schedules: dict[str, Schedule | None] = {}
+        self._planned_ahead: set[str] = set()
         self._use_v2 = context.config.metrics_source == "x_api_v2"
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
@@ -164,9 +173,10 @@ class OrganicReport(AccountStream):
     def _estimate(self, account_id: str, timeline: list[TimelineTweet]) -> AirbyteMessage | None:
         """An upper bound of rows (one per tweet per day it existed), known once the account's timeline is read; the
         platform shows progress against it. Summed over the accounts seen so far."""
-        if account_id in self._estimated or account_id not in self._spans:
+        schedule = self._schedules.get(account_id)
+        if account_id in self._estimated or schedule is None:
             return None
-        first, last = self._spans[account_id]
+        first, last = schedule.span
         self._estimated[account_id] = sum(
             max(0, (last - max(first, t.created_at.date())).days + 1) for t in timeline if t.created_at.date() <= last
         )
@@ -200,6 +210,23 @@ class OrganicReport(AccountStream):
         yield from super().stream_slices(sync_mode, **kwargs)
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        schedule = self._schedule(account)
+        if schedule is None:
+            return
+        for number, (first, last) in enumerate(schedule.windows, start=1):
+            yield {
+                "account_id": account["id"],
+                "first": first.isoformat(),
+                "last": last.isoformat(),
+                "use_jobs": schedule.use_jobs,
+                "progress": f"window {number}/{len(schedule.windows)}",
+            }
+
+    def _schedule(self, account: Mapping[str, Any]) -> Schedule | None:
+        """The account's days to read and their windows, worked out once per sync: its jobs may be planned before
+        its own slices are read, and both must see the same windows."""
+        if account["id"] in self._schedules:
+            return self._schedules[account["id"]]
         config = self.context.config
         tz = self._timezone(account)
         today = self.context.clock().astimezone(tz).date()
@@ -207,22 +234,16 @@ class OrganicReport(AccountStream):
         # The state setter only knows UTC; an account west of UTC may still be on the day before that.
         saved_day = min(date.fromisoformat(saved), today) if saved else None
         span = read_range(config.start_date, config.end_date, today, saved_day, config.lookback_window_days)
-        if span is None:
-            return
-        breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
-        # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
-        use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
-        windows = list(chunk_days(span[0], span[1], ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS, breaks))
-        self._spans[account["id"]] = span
-        self._windows[account["id"]] = windows
-        for number, (first, last) in enumerate(windows, start=1):
-            yield {
-                "account_id": account["id"],
-                "first": first.isoformat(),
-                "last": last.isoformat(),
-                "use_jobs": use_jobs,
-                "progress": f"window {number}/{len(windows)}",
-            }
+        schedule = None
+        if span is not None:
+            breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
+            # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays
+            # synchronous.
+            use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
+            size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
+            schedule = Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+        self._schedules[account["id"]] = schedule
+        return schedule
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
@@ -247,19 +268,15 @@ class OrganicReport(AccountStream):
     def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
         account_id = stream_slice["account_id"]
         account = self.context.accounts.get(account_id)
-        tz = self._timezone(account)
         first, last = date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
-        now = self.context.clock()
         convention = self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
-
-        def windows(convention: DayConvention) -> WindowMaker:
-            return lambda a, b: day_window(a, b, tz, now, convention)
-
         started, emitted = time.monotonic(), 0
         # At most one switch of day convention and one switch of metrics source, each re-reading this window.
         for _ in range(3):
             try:
-                for record in self._read_window(account_id, first, last, windows(convention), stream_slice["use_jobs"]):
+                for record in self._read_window(
+                    account_id, first, last, self._window_maker(account, convention), stream_slice["use_jobs"]
+                ):
                     emitted += isinstance(record, dict)
                     yield record
                 break
@@ -285,6 +302,10 @@ class OrganicReport(AccountStream):
         saved = self._state.get(account_id, {}).get("date")
         if saved is None or saved < last.isoformat():
             self._state[account_id] = {"date": last.isoformat()}
+
+    def _window_maker(self, account: Mapping[str, Any], convention: DayConvention) -> WindowMaker:
+        tz, now = self._timezone(account), self.context.clock()
+        return lambda first, last: day_window(first, last, tz, now, convention)
 
     def _read_window(
         self, account_id: str, first: date, last: date, windows: WindowMaker, use_jobs: bool
@@ -316,20 +337,44 @@ class OrganicReport(AccountStream):
         self, account_id: str, window: DayWindow, windows: WindowMaker, timeline: list[TimelineTweet]
     ) -> Iterable[Mapping[str, Any]]:
         key = (window.first, window.last)
-        plan = self._job_plans.get(account_id)
+        plan = self._jobs.planned(account_id)
         if plan is None or plan.next_window != key:
-            # This window and the account's later ones: their jobs are created as soon as X's limit allows.
-            later = [w for w in self._windows[account_id] if w[0] >= window.first]
-            plan = self._jobs.plan(account_id, [self._job_window(windows(*w), timeline) for w in later])
-            self._job_plans[account_id] = plan
+            self._plan_jobs(account_id, window.first, windows, timeline)
+        self._plan_next_account(account_id)
         finished = False
         try:
-            yield from self._window_outcomes(account_id, window, windows, plan.window(key))
+            yield from self._window_outcomes(account_id, window, windows, self._jobs.read(account_id, key))
             finished = True
         finally:
             # A window that fails (or is retried with another convention or source) restarts the plan from it.
-            if not finished or plan.next_window is None:
-                self._job_plans.pop(account_id, None)
+            if not finished:
+                self._jobs.drop(account_id)
+
+    def _plan_jobs(self, account_id: str, first: date, windows: WindowMaker, timeline: list[TimelineTweet]) -> None:
+        """The jobs of the account's windows from `first` on: created as soon as X's limit allows."""
+        schedule = self._schedules[account_id]
+        assert schedule is not None  # its slices come from it
+        later = [w for w in schedule.windows if w[0] >= first]
+        self._jobs.plan(account_id, [self._job_window(windows(*w), timeline) for w in later])
+
+    def _plan_next_account(self, account_id: str) -> None:
+        """Plans the jobs of the account read after this one, so X runs them while this one is read. One account
+        ahead, not all: a result file must not sit waiting until it expires."""
+        readable = self.context.accounts.readable()
+        position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
+        if position + 1 == len(readable) or readable[position + 1]["id"] in self._planned_ahead:
+            return
+        account = self.context.accounts.get(readable[position + 1]["id"])
+        self._planned_ahead.add(account["id"])
+        try:
+            schedule = self._schedule(account)
+            if schedule is None or not schedule.use_jobs or self._use_v2:
+                return
+            timeline = self.context.timelines.get(account["id"])
+        except AirbyteTracedException:
+            return  # its own slices report why it cannot be read
+        convention = self._conventions.get(account["id"], DayConvention.TODAY_OFFSET)
+        self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account, convention), timeline)
 
     def _window_outcomes(
         self, account_id: str, window: DayWindow, windows: WindowMaker, outcomes: Iterable[Any]

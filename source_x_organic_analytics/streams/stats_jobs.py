@@ -5,10 +5,11 @@ answer) downloaded from a URL that needs no OAuth. Nothing is dropped silently: 
 back so its tweets can be read through the synchronous endpoint, and a job that does not finish in time ends the sync
 with an error.
 
-The jobs of one account run as a pipeline over all its windows (`AccountJobs`): while the current window's results
-are downloaded and emitted, the next windows' jobs are already created in the slots X's limit of 100 processing jobs
-per account leaves free, so the wait for X to run them overlaps useful work instead of adding up window by window.
-Results are still handed back window by window, in order, so the stream's state never passes a window not emitted.
+Jobs run as a pipeline over windows and accounts: while the current window's results are downloaded and emitted, the
+jobs of the account's next windows, and of any other account already planned, are created in the slots X's limit of
+100 processing jobs per account leaves free, so the wait for X to run them overlaps useful work instead of adding up
+window by window. Results are still handed back window by window, in order, so the stream's state never passes a
+window not emitted.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class StatsJobs:
         self.logger = logger
         self.sleep = sleep
         self.clock = clock
+        self._plans: dict[str, AccountJobs] = {}
         # The result files are plain HTTPS downloads: no OAuth header, the CDK's default status handling.
         self._downloads = HttpClient(
             name="organic_report_job_results",
@@ -92,8 +94,60 @@ class StatsJobs:
         )
 
     def plan(self, account_id: str, windows: Sequence[JobWindow]) -> AccountJobs:
-        """The jobs of `windows` (in the order they will be read) of one account."""
-        return AccountJobs(self, account_id, windows)
+        """Plans the jobs of `windows` (in the order they will be read) of one account, replacing any earlier plan
+        of it. Its jobs are created and polled whenever any planned account is read: X runs them in the meantime."""
+        plan = self._plans[account_id] = AccountJobs(self, account_id, windows)
+        return plan
+
+    def planned(self, account_id: str) -> AccountJobs | None:
+        return self._plans.get(account_id)
+
+    def drop(self, account_id: str) -> None:
+        """Forgets an account's plan (it failed or was read to the end); jobs already created are left to expire."""
+        self._plans.pop(account_id, None)
+
+    def read(self, account_id: str, key: Hashable) -> Iterator[Outcome]:
+        """The outcomes of the next window of an account's plan. The pool's work is bounded: at most `parallel`
+        job creations (this account's first) and `parallel` downloads queued, and one poll per account, so the pool
+        always has work while only a few results are held in memory."""
+        plan = self._plans[account_id]
+        if key != plan.next_window:
+            raise ValueError(f"window {key!r} is not the next one of {account_id}'s plan ({plan.next_window!r})")
+        while plan.unread[key]:
+            plan.raise_if_failed(key)
+            plan.start_downloads(key)
+            while plan.downloading and plan.downloading[0].done():
+                plan.unread[key] -= 1
+                yield plan.downloading.popleft().result()
+            if not plan.unread[key]:
+                break
+            plans = [plan, *(p for p in self._plans.values() if p is not plan)]
+            budget = self.parallel - sum(len(p.creating) for p in plans)
+            for each in plans:
+                budget -= each.start_creations(budget)
+            # Polls wait while the pool has two rounds of other work: they would find jobs to start before there
+            # are workers for them.
+            backlog = sum(len(p.creating) for p in plans) + len(plan.downloading) + len(plan.finished[key])
+            due = {each: each.poll_due_in() for each in plans} if backlog < 2 * self.parallel else {}
+            for each, due_in in due.items():
+                if due_in is not None and due_in <= 0:
+                    each.start_poll()
+            self._wait(plan, plans, [d for d in due.values() if d is not None])
+            for each in plans:
+                each.harvest()
+            plan.check_deadline(key)
+        plan.end_window()
+        if plan.next_window is None:
+            self.drop(account_id)
+
+    def _wait(self, plan: AccountJobs, plans: list[AccountJobs], due: list[float]) -> None:
+        futures = [*plan.downloading, *(f for p in plans for f in p.futures())]
+        in_flight = [f for f in futures if not f.done()]
+        timeout = max(0.0, min(due)) if due else None
+        if in_flight:
+            wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        elif not futures and timeout is not None:
+            self.sleep(timeout)  # nothing in flight: only the next poll can move things on
 
     def collect(self, job: Job) -> Outcome:
         """`(job, body)` for a job that succeeded, the job itself for one that failed or was cancelled."""
@@ -116,9 +170,7 @@ class StatsJobs:
 
 
 class AccountJobs:
-    """One account's jobs over its windows. `window(key)` hands back the outcomes of the next window in order; the
-    requests of all windows share the pool: at most `parallel` job creations and `parallel` downloads queued, and
-    one poll, so the pool always has work while nothing holds more than a few results in memory."""
+    """One account's jobs over its windows, in the order they are read; `StatsJobs.read` drives them."""
 
     def __init__(self, runner: StatsJobs, account_id: str, windows: Sequence[JobWindow]):
         self._runner = runner
@@ -126,14 +178,15 @@ class AccountJobs:
         self._account_id = account_id
         self._order = deque(w.key for w in windows)
         self._to_create = deque(Job(w.key, w.params, batch) for w in windows for batch in w.batches)
-        self._unread = Counter(job.window for job in self._to_create)
-        self._creating: dict[Future, Job] = {}
+        self.unread = Counter(job.window for job in self._to_create)
+        self.creating: dict[Future, Job] = {}
         self._processing: dict[str, Job] = {}
-        self._finished: dict[Hashable, deque[Job]] = defaultdict(deque)
-        self._downloading: deque[Future] = deque()
+        self.finished: dict[Hashable, deque[Job]] = defaultdict(deque)
+        self.downloading: deque[Future] = deque()
         # A refused creation stops all creating; the error is raised when its window is read, so the windows
-        # before it are still emitted and saved.
+        # before it are still emitted and saved. A failed poll stops the plan and is raised when it is read next.
         self._refused: dict[Hashable, BaseException] = {}
+        self._failed: BaseException | None = None
         # Until X accepts one job, only the first window's are sent: parameters X refuses (say, a day convention
         # the account does not use) then cost no jobs of later windows.
         self._accepted = False
@@ -145,40 +198,37 @@ class AccountJobs:
     def next_window(self) -> Hashable | None:
         return self._order[0] if self._order else None
 
-    def window(self, key: Hashable) -> Iterator[Outcome]:
-        if key != self.next_window:
-            raise ValueError(f"window {key!r} is not the next one of this plan ({self.next_window!r})")
-        while self._unread[key]:
-            if key in self._refused:
-                raise self._refused[key]
-            self._start_downloads(key)
-            while self._downloading and self._downloading[0].done():
-                self._unread[key] -= 1
-                yield self._downloading.popleft().result()
-            if not self._unread[key]:
-                break
-            self._start_creations()
-            self._start_poll(key)
-            self._wait(key)
-            self._check_deadline(key)
+    def end_window(self) -> None:
         self._order.popleft()
 
-    def _start_downloads(self, key: Hashable) -> None:
-        finished = self._finished[key]
-        while finished and len(self._downloading) < self._runner.parallel:
-            self._downloading.append(self._runner.executor.submit(self._runner.collect, finished.popleft()))
+    def raise_if_failed(self, key: Hashable) -> None:
+        error = self._refused.get(key) or self._failed
+        if error is not None:
+            raise error
 
-    def _start_creations(self) -> None:
-        runner = self._runner
+    def futures(self) -> list[Future]:
+        return [*self.creating, *([self._polling] if self._polling else [])]
+
+    def start_downloads(self, key: Hashable) -> None:
+        finished = self.finished[key]
+        while finished and len(self.downloading) < self._runner.parallel:
+            self.downloading.append(self._runner.executor.submit(self._runner.collect, finished.popleft()))
+
+    def start_creations(self, budget: int) -> int:
+        """Sends up to `budget` job creations X's limit allows; returns how many."""
+        sent = 0
         while (
-            self._to_create
+            sent < budget
+            and self._to_create
             and not self._refused
-            and len(self._creating) < runner.parallel
-            and len(self._creating) + len(self._processing) < MAX_PROCESSING_JOBS
+            and self._failed is None
+            and len(self.creating) + len(self._processing) < MAX_PROCESSING_JOBS
             and (self._accepted or self._to_create[0].window == self._order[0])
         ):
             job = self._to_create.popleft()
-            self._creating[runner.executor.submit(self._create, job)] = job
+            self.creating[self._runner.executor.submit(self._create, job)] = job
+            sent += 1
+        return sent
 
     def _create(self, job: Job) -> Job:
         created = self._runner.call("POST", self._path, {**job.params, "entity_ids": ",".join(job.batch)})["data"]
@@ -186,37 +236,19 @@ class AccountJobs:
         job.created_at = self._runner.clock()
         return job
 
-    def _poll_due_in(self, key: Hashable) -> float | None:
-        """Seconds until the next poll (<= 0: now), None while none is wanted. A poll is put off while the pool
-        has two rounds of other work queued: it would find jobs to start before there are workers for them."""
-        if self._polling is not None or not self._processing or self._next_poll is None:
-            return None
-        backlog = len(self._finished[key]) + len(self._downloading) + len(self._creating)
-        if backlog >= 2 * self._runner.parallel:
+    def poll_due_in(self) -> float | None:
+        """Seconds until this account's next poll (<= 0: now), None while none is wanted."""
+        if self._polling is not None or not self._processing or self._next_poll is None or self._failed:
             return None
         return self._next_poll - self._runner.clock()
 
-    def _start_poll(self, key: Hashable) -> None:
-        due_in = self._poll_due_in(key)
-        if due_in is not None and due_in <= 0:
-            ids = ",".join(self._processing)
-            self._polling = self._runner.executor.submit(self._runner.call, "GET", self._path, {"job_ids": ids})
+    def start_poll(self) -> None:
+        ids = ",".join(self._processing)  # at most MAX_PROCESSING_JOBS: one poll covers them all
+        self._polling = self._runner.executor.submit(self._runner.call, "GET", self._path, {"job_ids": ids})
 
-    def _wait(self, key: Hashable) -> None:
-        futures = [*self._creating, *self._downloading, *([self._polling] if self._polling else [])]
-        in_flight = [f for f in futures if not f.done()]
-        due_in = self._poll_due_in(key)
-        timeout = None if due_in is None else max(0.0, due_in)
-        if in_flight:
-            wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        elif not futures and timeout is not None:
-            self._runner.sleep(timeout)  # nothing in flight: only the next poll can move things on
-        self._harvest_creations()
-        self._harvest_poll()
-
-    def _harvest_creations(self) -> None:
-        for future in [f for f in self._creating if f.done()]:
-            job = self._creating.pop(future)
+    def harvest(self) -> None:
+        for future in [f for f in self.creating if f.done()]:
+            job = self.creating.pop(future)
             error = future.exception()
             if error is not None:
                 self._refused.setdefault(job.window, error)
@@ -225,11 +257,14 @@ class AccountJobs:
             self._accepted = True
             if self._next_poll is None:
                 self._next_poll = self._runner.clock() + self._interval
+        if self._polling is not None and self._polling.done():
+            polled, self._polling = self._polling, None
+            if polled.exception() is not None:
+                self._failed = polled.exception()
+            else:
+                self._update(polled.result())
 
-    def _harvest_poll(self) -> None:
-        if self._polling is None or not self._polling.done():
-            return
-        answer, self._polling = self._polling.result(), None
+    def _update(self, answer: Mapping[str, Any]) -> None:
         found = 0
         for state in answer.get("data") or []:
             job = self._processing.get(str(state.get("id_str") or state.get("id")))
@@ -238,13 +273,13 @@ class AccountJobs:
             job.status, job.url = str(state.get("status")), state.get("url")
             if job.status in FINISHED:
                 del self._processing[job.job_id]
-                self._finished[job.window].append(job)
+                self.finished[job.window].append(job)
                 found += 1
         # Finished jobs free slots for the next ones, which are worth checking soon; otherwise back off.
         self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
         self._next_poll = self._runner.clock() + self._interval if self._processing else None
 
-    def _check_deadline(self, key: Hashable) -> None:
+    def check_deadline(self, key: Hashable) -> None:
         waiting = [job for job in self._processing.values() if job.window == key]
         if waiting and self._runner.clock() - min(job.created_at for job in waiting) > JOB_TIMEOUT_SECONDS:
             raise AirbyteTracedException(
