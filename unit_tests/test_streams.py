@@ -1,12 +1,16 @@
 """accounts, tweets and scheduled_tweets against a requests-mock fake of X: paging, parameters, record shape."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
+import requests
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from .conftest import account, as_dicts, make_config, tweet
+from source_x_organic_analytics.errors import response_json
+
+from .conftest import BASE, account, as_dicts, make_config, tweet
 
 BIG_ID = 1_829_438_233_443_401_729  # > 2^53: a float would lose its last digits
 
@@ -94,3 +98,18 @@ def test_a_repeated_cursor_stops_paging_with_an_error(fake_x, source):
     output = read(source, make_config(), catalog("scheduled_tweets"))
     assert len(fake_x.mocker.request_history) == 3  # accounts, first page, the page that repeats the cursor
     assert "same page cursor twice" in output.errors[0].trace.error.message
+
+
+def test_a_parsed_page_leaves_only_its_cursor_on_the_response(source):
+    # The CDK holds a page's response until the next page is parsed: the objects of the page must not stay with it.
+    tweets = next(s for s in source.streams(make_config()) if s.name == "tweets")
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(
+        {"data": [tweet(7, datetime(2026, 11, 1, tzinfo=timezone.utc))], "next_cursor": "c2"}
+    ).encode()
+    response.request = requests.Request("GET", f"{BASE}/12/accounts/abc1/tweets").prepare()
+    records = list(tweets.parse_response(response, stream_slice={"account_id": "abc1"}))
+    assert [r["id"] for r in records] == ["7"]
+    assert "data" not in response_json(response)
+    assert tweets.next_page_token(response) == {"cursor": "c2"}

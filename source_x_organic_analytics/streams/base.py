@@ -121,12 +121,18 @@ class XAdsStream(HttpStream, ABC):
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         raise_for_refusal(response)
         with expecting_x_shape(response.request.path_url):
-            data = response_json(response).get("data") or []
+            body = response_json(response)
+            data = body.get("data") or []
             if isinstance(data, Mapping):
                 data = [data]
             if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
                 raise ShapeError("`data` is not a list of objects")
             records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
+        # The CDK keeps this response, and the body parsed on it, until the next page has been fetched and parsed;
+        # without `data` that is only the cursor, not a second page of objects (~4 MB for 1,000 tweets). The items
+        # themselves are freed before the records are emitted.
+        body.pop("data", None)
+        del data
         yield from records
 
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
