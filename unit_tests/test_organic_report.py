@@ -8,7 +8,8 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from source_x_organic_analytics.streams.organic_report import METRICS, OrganicReport, sanitize_state
+from source_x_organic_analytics.streams.organic_report import METRICS, OrganicReport, bucket_records, sanitize_state
+from source_x_organic_analytics.windows import DayWindow
 
 from .conftest import BASE, account, as_dicts, error_body, make_config, tweet
 
@@ -107,6 +108,25 @@ def test_a_series_with_nulls_keeps_them_null(fake_x, source):
         ("2026-11-10", 5, None),
         ("2026-11-12", 7, 1),
     ]
+
+
+def test_bucket_records_reads_whole_number_floats_and_single_days_like_integers():
+    # The fast path takes integers and nulls only; anything else must still go through metric_value, row by row.
+    window = DayWindow(date(2026, 11, 10), date(2026, 11, 13), OLD, OLD)
+    body = {
+        "data": [
+            {"id": "1", "id_data": [{"metrics": {"impressions": [0, 3.0, 0, 4], "likes": [None, 1, None, 0]}}]},
+            {"id": 2, "id_data": [{"metrics": {"retweets": [0, 0, 9, 0], "likes": None}}]},
+        ]
+    }
+    records = list(bucket_records(body, window, "abc1"))
+    assert [list(r)[:5] for r in records] == [["account_id", "tweet_id", "date", "placement", METRICS[0]]] * 3
+    assert [(r["tweet_id"], r["date"], r["impressions"], r["likes"], r["retweets"]) for r in records] == [
+        ("1", "2026-11-11", 3, 1, None),
+        ("1", "2026-11-13", 4, 0, None),
+        ("2", "2026-11-12", None, None, 9),
+    ]
+    assert type(records[0]["impressions"]) is int
 
 
 def test_a_series_of_the_wrong_length_fails_without_moving_state(fake_x, source):

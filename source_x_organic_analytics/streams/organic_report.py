@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache, partial
+from itertools import chain, compress
+from operator import is_not, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,39 +110,70 @@ def sanitize_state(state: Any, today: date | None, log: list[str] | None = None)
     return clean
 
 
-def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
+# Types that make the cheap checks below pass; anything else takes the slow path that names the problem.
+_SERIES_TYPES = {list}
+_PLAIN_METRIC_TYPES = {int, type(None)}
+_RECORD_KEYS = ("account_id", "tweet_id", "date", "placement", *METRICS)
+_is_present = partial(is_not, None)
+
+
+def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> list[dict[str, Any]]:
     """One record per tweet per day with any non-zero metric; a metric X returned as null stays null."""
     with expecting_x_shape(f"the stats of account {account_id} for {window.first}..{window.last}"):
-        records = list(_bucket_records(body, window, account_id))
-    yield from records
+        return list(_bucket_records(body, window, account_id))
+
+
+@lru_cache(maxsize=32)
+def _day_names(first: date, days: int) -> tuple[str, ...]:
+    # A sync reads a few windows, each answered in many batches: the dates are formatted once per window.
+    return tuple((first + timedelta(days=bucket)).isoformat() for bucket in range(days))
+
+
+def _raise_for_malformed_series(series: list[Any], tweet_id: str, account_id: str, window: DayWindow) -> None:
+    for name, values in zip(METRICS, series, strict=True):
+        if values is not None and (not isinstance(values, list) or len(values) != window.days):
+            raise AirbyteTracedException(
+                message=f"X returned a malformed `{name}` series for tweet {tweet_id} in account "
+                f"{account_id} ({window.first}..{window.last}); the sync state was not moved past that window.",
+                internal_message=f"expected a list of {window.days} numbers, got {values!r:.200}",
+                failure_type=FailureType.system_error,
+            )
 
 
 def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
+    # A backfill year is ~10^6 tweet-days of 25 metrics, most of them zero: every check and the search for the
+    # non-zero days run in C (map, filter, compress, itemgetter, set) over whole series, so Python code runs per
+    # emitted record only, and per value only when X sent something other than integers and nulls.
     days = window.days
-    absent = (None,) * days
+    dates = _day_names(window.first, days)
+    lengths = {days}
+    template = dict.fromkeys(_RECORD_KEYS)
+    template.update(account_id=account_id, placement=PLACEMENT)
     for item in body.get("data") or []:
         tweet_id = required_id(item, "id")
         metrics = ((item.get("id_data") or [{}])[0] or {}).get("metrics") or {}
-        series = [metrics.get(name) for name in METRICS]
-        for name, values in zip(METRICS, series, strict=True):
-            if values is not None and (not isinstance(values, list) or len(values) != days):
-                raise AirbyteTracedException(
-                    message=f"X returned a malformed `{name}` series for tweet {tweet_id} in account "
-                    f"{account_id} ({window.first}..{window.last}); the sync state was not moved past that window.",
-                    internal_message=f"expected a list of {days} numbers, got {values!r:.200}",
-                    failure_type=FailureType.system_error,
-                )
-        # Most tweet-days of old tweets are all zero: skip them before building a record (the hot path of a backfill).
-        for bucket, row in enumerate(zip(*(absent if s is None else s for s in series), strict=True)):
-            if not any(row):
-                continue
-            yield {
-                "account_id": account_id,
-                "tweet_id": tweet_id,
-                "date": window.day(bucket).isoformat(),
-                "placement": PLACEMENT,
-                **dict(zip(METRICS, [v if type(v) is int else metric_value(v) for v in row], strict=True)),
-            }
+        series = list(map(metrics.get, METRICS))
+        present = list(filter(_is_present, series))
+        if not (set(map(type, present)) <= _SERIES_TYPES and set(map(len, present)) <= lengths):
+            _raise_for_malformed_series(series, tweet_id, account_id, window)
+        live = list(filter(any, present))
+        if not live:
+            continue
+        flags = live[0] if len(live) == 1 else list(map(any, zip(*live, strict=True)))
+        buckets = list(compress(range(days), flags))
+        # itemgetter of one index returns the value itself, not a 1-tuple.
+        pick = itemgetter(*buckets) if len(buckets) > 1 else lambda values, bucket=buckets[0]: (values[bucket],)
+        absent = (None,) * len(buckets)
+        columns = [absent if values is None else pick(values) for values in series]
+        rows: Iterable[Sequence[Any]] = zip(*columns, strict=True)
+        if not set(map(type, chain.from_iterable(columns))) <= _PLAIN_METRIC_TYPES:
+            rows = [list(map(metric_value, row)) for row in rows]
+        template["tweet_id"] = tweet_id
+        for bucket, row in zip(buckets, rows, strict=True):
+            record = template.copy()
+            record["date"] = dates[bucket]
+            record.update(zip(METRICS, row, strict=True))
+            yield record
 
 
 @dataclass(frozen=True)
