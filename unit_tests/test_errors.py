@@ -1,5 +1,6 @@
 """Retries and waits: as long as X says on 429 and 503, bounded on 5xx, never on a refusal."""
 
+import json
 from unittest import mock
 
 import pytest
@@ -7,7 +8,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from source_x_organic_analytics.errors import rate_limit_wait_seconds, retry_after_seconds
+from source_x_organic_analytics.errors import ORJSON_MAX_BYTES, parse_json, rate_limit_wait_seconds, retry_after_seconds
 
 from .conftest import BASE, account, as_dicts, error_body, make_config
 
@@ -115,3 +116,11 @@ def test_an_account_refused_mid_sync_does_not_stop_the_others(fake_x, source, sl
     error = output.errors[0].trace.error
     assert error.failure_type.value == "config_error"
     assert "def2" in error.message and "Analyst role" in error.message
+
+
+@pytest.mark.parametrize("tweets", [10, 2_000], ids=["small body: orjson", "large body: json"])
+def test_bodies_of_any_size_parse_alike_with_ids_beyond_64_bits(tweets):
+    body = json.dumps({"data": [{"id": str(i), "text": "🚀" * 40} for i in range(tweets)], "big": 2**70}).encode()
+    assert (len(body) > ORJSON_MAX_BYTES) == (tweets == 2_000)
+    parsed = parse_json(body)
+    assert parsed == json.loads(body) and parsed["big"] == 2**70

@@ -1,5 +1,7 @@
 """The console script's entry point."""
 
+import gc
+
 from airbyte_cdk.logger import PRINT_BUFFER
 
 from source_x_organic_analytics import run as entry
@@ -13,3 +15,15 @@ def test_run_shortens_the_cdk_stdout_buffer_before_launching(monkeypatch):
     monkeypatch.setattr("sys.argv", ["source-x-organic-analytics", "spec"])
     entry.run()
     assert seen["interval"] == entry.STDOUT_FLUSH_SECONDS < 0.1
+
+
+def test_run_freezes_what_the_imports_built_before_launching(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(PRINT_BUFFER, "flush_interval", PRINT_BUFFER.flush_interval)
+    monkeypatch.setattr(entry, "launch", lambda source, args: seen.update(frozen=gc.get_freeze_count()))
+    monkeypatch.setattr("sys.argv", ["source-x-organic-analytics", "spec"])
+    try:
+        entry.run()
+    finally:
+        gc.unfreeze()
+    assert seen["frozen"] > 10_000
