@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_bench(tmp_path: Path, *extra: str) -> tuple[str, dict]:
     out = tmp_path / "bench.json"
-    argv = [sys.executable, "-m", "bench.run", "--scale", "small", "--latency-ms", "0", "--quiet", "--json", str(out)]
+    argv = [sys.executable, "-m", "bench.run", "--scale", "small", "--latency-ms", "0", "--quiet", "--cpu-runs", "1"]
+    argv += ["--json", str(out)]
     done = subprocess.run(argv + list(extra), cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done.stdout, json.loads(out.read_text())
