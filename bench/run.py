@@ -644,7 +644,7 @@ def report(r: dict[str, Any]) -> str:
         )
         lines.append(f"             floor: least of {_runs(cpu['floor_runs_s'])}")
         if cpu.get("note"):
-            lines.append(f"             ({cpu['note']}; use --scale medium or year)")
+            lines.append(f"             ({cpu['note']}; use --scale year)")
     if "tenth_peak_rss_mb" in rss:
         lines.append(
             f"peak RSS     {rss['tweets']:,} tweets/account: {rss['peak_rss_mb']:.0f} MB; {rss['tenth_tweets']:,}: "
