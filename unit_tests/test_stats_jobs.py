@@ -187,6 +187,22 @@ def test_windows_are_handed_back_in_order_and_the_limit_holds_across_windows():
         list(runner.read("abc1", "b"))  # not the next window
 
 
+def test_dropped_plans_create_and_poll_nothing_more():
+    api, clock = FakeJobsApi(polls_until_done=10**9), FakeClock()
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 3}))
+    runner.plan("def2", windows_of({"x": 3}))
+    with pytest.raises(AirbyteTracedException, match="did not finish"):  # def2's jobs were driven alongside
+        list(runner.read("abc1", "a"))
+    assert api.created.count("x") == 3
+    runner.drop_all()
+    created, polled = len(api.created), len(api.poll_sizes)
+    runner.plan("ghi3", windows_of({"z": 1}))
+    with pytest.raises(AirbyteTracedException, match="did not finish"):
+        list(runner.read("ghi3", "z"))
+    assert api.created[created:] == ["z"] and set(api.poll_sizes[polled:]) == {1}
+
+
 def test_a_refused_creation_surfaces_at_its_own_window_and_stops_creating():
     api, clock = FakeJobsApi(polls_until_done=1, refused={"b"}), FakeClock()
     runner = runner_for(api, clock)

@@ -440,6 +440,7 @@ class OrganicReport(AccountStream):
 
     def _switch_to_v2(self, error: XApiError) -> None:
         self._use_v2 = True
+        self._jobs.drop_all()  # accounts planned ahead would keep creating and polling jobs nobody reads
         self.logger.warning(
             f"The Ads API refused organic tweet analytics ({error.detail}); `metrics_source` is `auto`, so the rest "
             "of this sync reads organic metrics from the X API v2 (GET /2/tweets/analytics), starting again at the "

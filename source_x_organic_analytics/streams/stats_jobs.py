@@ -106,6 +106,10 @@ class StatsJobs:
         """Forgets an account's plan (it failed or was read to the end); jobs already created are left to expire."""
         self._plans.pop(account_id, None)
 
+    def drop_all(self) -> None:
+        """Forgets every plan: none of their jobs will be read (the sync reads its metrics elsewhere now)."""
+        self._plans.clear()
+
     def read(self, account_id: str, key: Hashable) -> Iterator[Outcome]:
         """The outcomes of the next window of an account's plan. The pool's work is bounded: at most `parallel`
         job creations (this account's first) and `parallel` downloads queued, and one poll per account, so the pool
