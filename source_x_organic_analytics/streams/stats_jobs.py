@@ -139,7 +139,6 @@ class StatsJobs:
             self._wait(plan, plans, [d for d in due.values() if d is not None])
             for each in plans:
                 each.harvest()
-            plan.check_deadline(key)
         plan.end_window()
         if plan.next_window is None:
             self.drop(account_id)
@@ -267,6 +266,7 @@ class AccountJobs:
                 self._failed = polled.exception()
             else:
                 self._update(polled.result())
+                self._check_deadline()
 
     def _update(self, answer: Mapping[str, Any]) -> None:
         found = 0
@@ -283,13 +283,14 @@ class AccountJobs:
         self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
         self._next_poll = self._runner.clock() + self._interval if self._processing else None
 
-    def check_deadline(self, key: Hashable) -> None:
-        waiting = [job for job in self._processing.values() if job.window == key]
-        if waiting and self._runner.clock() - min(job.created_at for job in waiting) > JOB_TIMEOUT_SECONDS:
-            raise AirbyteTracedException(
+    def _check_deadline(self) -> None:
+        """Fails the plan once a job has been processing too long; the error is raised when the plan is read."""
+        oldest = min((job.created_at for job in self._processing.values()), default=None)
+        if oldest is not None and self._runner.clock() - oldest > JOB_TIMEOUT_SECONDS:
+            self._failed = AirbyteTracedException(
                 message=f"X's analytics jobs for ads account {self._account_id} did not finish within "
-                f"{JOB_TIMEOUT_SECONDS // 60} minutes ({len(waiting)} still processing); the sync state was "
-                "not moved past them. Retry the sync later.",
+                f"{JOB_TIMEOUT_SECONDS // 60} minutes ({len(self._processing)} still processing); the sync state "
+                "was not moved past them. Retry the sync later.",
                 failure_type=FailureType.transient_error,
             )
 
