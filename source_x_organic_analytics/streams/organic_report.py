@@ -38,7 +38,14 @@ from ..windows import (
     read_range,
 )
 from .base import AccountStream
-from .post_analytics import MAX_IDS_PER_V2_REQUEST, V2RangeError, raise_for_v2_problem, v2_day_records, v2_params
+from .post_analytics import (
+    MAX_IDS_PER_V2_REQUEST,
+    PLACEMENT,
+    V2RangeError,
+    raise_for_v2_problem,
+    v2_day_records,
+    v2_params,
+)
 from .stats_jobs import JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
@@ -72,7 +79,6 @@ VIDEO_METRICS = (
     "video_15s_views",
 )
 METRICS = ENGAGEMENT_METRICS + VIDEO_METRICS
-PLACEMENT = "ALL_ON_TWITTER"
 MAX_IDS_PER_REQUEST = 20
 
 

@@ -17,6 +17,8 @@ from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, r
 from ..windows import DayWindow, format_x_time
 
 MAX_IDS_PER_V2_REQUEST = 100
+# The Ads API placement organic metrics are read for; v2 rows carry it too, so both sources give the same keys.
+PLACEMENT = "ALL_ON_TWITTER"
 # v2 field → report column. Columns only the Ads API has stay null in v2 records, and the reverse.
 V2_TO_COLUMN = {
     "impressions": "impressions",
@@ -107,6 +109,6 @@ def _v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
                     "account_id": account_id,
                     "tweet_id": tweet_id,
                     "date": window.day(index).isoformat(),
-                    "placement": "ALL_ON_TWITTER",
+                    "placement": PLACEMENT,
                     **totals,
                 }
