@@ -203,6 +203,21 @@ def test_dropped_plans_create_and_poll_nothing_more():
     assert api.created[created:] == ["z"] and set(api.poll_sizes[polled:]) == {1}
 
 
+def test_a_garbled_answer_about_a_planned_ahead_account_surfaces_at_its_own_turn():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+
+    def garbling(method, path, params):
+        answer = api(method, path, params)
+        return {"data": ["not a job"]} if method == "GET" and path.endswith("def2") else answer
+
+    runner = StatsJobs(garbling, ThreadPoolExecutor(2), 2, LOGGER, clock.sleep, clock)
+    runner.plan("abc1", windows_of({"a": 3}))
+    runner.plan("def2", windows_of({"x": 3}))
+    assert len(list(runner.read("abc1", "a"))) == 3  # def2's answers were read meanwhile: abc1 is not failed by them
+    with pytest.raises(AirbyteTracedException, match="job statuses of ads account def2 with data the connector cannot"):
+        list(runner.read("def2", "x"))
+
+
 def test_a_refused_creation_surfaces_at_its_own_window_and_stops_creating():
     api, clock = FakeJobsApi(polls_until_done=1, refused={"b"}), FakeClock()
     runner = runner_for(api, clock)

@@ -29,7 +29,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandl
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import parse_json
+from ..errors import expecting_x_shape, parse_json, required_id
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
 MAX_JOB_IDS_PER_POLL = 200  # above MAX_PROCESSING_JOBS: one poll always covers every job still processing
@@ -234,8 +234,9 @@ class AccountJobs:
         return sent
 
     def _create(self, job: Job) -> Job:
-        created = self._runner.call("POST", self._path, {**job.params, "entity_ids": ",".join(job.batch)})["data"]
-        job.job_id, job.status = str(created.get("id_str") or created["id"]), str(created.get("status"))
+        answer = self._runner.call("POST", self._path, {**job.params, "entity_ids": ",".join(job.batch)})
+        with expecting_x_shape(f"a new analytics job of ads account {self._account_id}"):
+            job.job_id, job.status = required_id(answer["data"], "id_str", "id"), str(answer["data"].get("status"))
         job.created_at = self._runner.clock()
         return job
 
@@ -262,10 +263,14 @@ class AccountJobs:
                 self._next_poll = self._runner.clock() + self._interval
         if self._polling is not None and self._polling.done():
             polled, self._polling = self._polling, None
-            if polled.exception() is not None:
-                self._failed = polled.exception()
-            else:
-                self._update(polled.result())
+            self._failed = polled.exception()
+            if self._failed is None:
+                try:
+                    with expecting_x_shape(f"the analytics job statuses of ads account {self._account_id}"):
+                        self._update(polled.result())
+                except AirbyteTracedException as error:  # raised when this plan is read, not in another's read
+                    self._failed = error
+                    return
                 self._check_deadline()
 
     def _update(self, answer: Mapping[str, Any]) -> None:
