@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import threading
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -214,37 +213,32 @@ def test_second_incremental_sync_rereads_lookback_and_loses_nothing(ds, oauth1_s
 
 
 class InterruptingEmulator(EmulatorServer):
-    """After `allowed` stats requests, answers like X once it stops accepting ORGANIC_TWEET (400 on `entity`):
-    a failure no retry can fix, which cuts the report short in the middle of a window."""
+    """Answers every stats request for days from `cut` on like X once it stops accepting ORGANIC_TWEET (400 on
+    `entity`): a failure no retry can fix, which cuts the report short after the windows before `cut`. Decided per
+    request, not by a count, because the connector creates the next window's jobs while it reads the current one."""
 
-    def __init__(self, *args, allowed: int, **kwargs):
+    def __init__(self, *args, cut: dt.datetime, **kwargs):
         super().__init__(*args, **kwargs)
-        self._allowed = allowed
-        self._stats_seen = 0
-        self._lock = threading.Lock()
+        self._cut = cut
 
-    def dispatch(self, req):
-        if e2e.is_stats_request(req):
-            with self._lock:
-                self._stats_seen += 1
-                if self._stats_seen > self._allowed:
-                    self.refuse_organic_tweet = True
-        return super().dispatch(req)
+    def refuses_organic_tweet(self, req) -> bool:
+        return e2e.parse_x_time(req.params["start_time"]) >= self._cut
 
 
 def test_interrupted_sync_resumes_from_last_complete_window_without_loss(ds, tmp_path):
     first_account = ds.readable_accounts()[0]
-    # A backfill: two job windows (90 days, then the rest).
+    # A backfill: two job windows (90 days, then the rest); X refuses the second.
     start = TODAY - dt.timedelta(days=100)
     budget = e2e.stats_request_budget(ds, first_account.id, start, last_day(ds, first_account.id, TODAY), EARLIER)
-    per_window = list(budget.values())
-    # The first window completes; the second gets its first job created, and then X refuses the rest.
-    allowed = per_window[0] + 1
-    assert len(per_window) >= 2 and per_window[1] >= 2, "the dataset no longer allows a cut inside a window"
+    assert len(budget) >= 2, "the dataset no longer has two job windows in this range"
+    second_window_first = start + dt.timedelta(days=e2e.JOB_WINDOW_DAYS)
+    cut = e2e.day_start_utc(second_window_first, first_account.timezone, EARLIER)
 
-    with InterruptingEmulator(ds, now=EARLIER, allowed=allowed) as emu:
+    with InterruptingEmulator(ds, now=EARLIER, cut=cut) as emu:
         # Pinned to the Ads API: under `auto` the refusal would switch to X API v2 instead of cutting the sync.
-        config = emu.oauth1_config(start_date=start, end_date=TODAY, metrics_source="ads_api")
+        config = emu.oauth1_config(
+            start_date=start, end_date=TODAY, metrics_source="ads_api", account_ids=[first_account.id]
+        )
         broken = e2e.run_cli(tmp_path / "broken", "read", config, e2e.catalog(["organic_report"]))
     assert broken.returncode != 0
     assert any("entity" in t["message"] for t in broken.error_traces), broken.describe()

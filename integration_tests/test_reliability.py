@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,7 @@ from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, RequestRecord, build_dataset, truth
 from integration_tests.x_emulator.server import Response, _json
 from source_x_organic_analytics import SourceXOrganicAnalytics
+from source_x_organic_analytics.errors import RateLimitGate
 
 NOW = e2e.current_hour()
 EARLIER = NOW - dt.timedelta(hours=1)
@@ -52,6 +54,7 @@ TRANSIENT_KINDS = ("503", "500", "bad_json", "502_html", "drop")
 # request order; the 10 % random faults come on top.
 EVERY_KIND_ONCE = {n: kind for n, kind in enumerate(TRANSIENT_KINDS, start=2)}
 DOWNLOAD_KINDS = ("502_html", "drop", "500", "bad_json")
+JOBS_PER_WINDOW = 1  # job creations per account per 2 s rate window, in the rate-limited jobs scenario
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +272,18 @@ def _rate_limited(num_workers: int | None) -> Callable[[Path, Any], Outcome]:
     return scenario
 
 
+def _rate_limited_jobs(tmp: Path, ds) -> Outcome:
+    # Every readable account backfilled with jobs: the next account's jobs are created and polled while one is read,
+    # each under its own tight per-account budget.
+    return sync(
+        tmp,
+        ds,
+        emulator={"rate_limits": {"jobs_create": JOBS_PER_WINDOW, "jobs_status": 2}, "rate_window_seconds": 2},
+        streams=["organic_report"],
+        start_date=LONG_START,
+    )
+
+
 def _download_faults(kind: str):
     def scenario(tmp: Path, ds) -> Outcome:
         account_id = ds.readable_accounts()[0].id
@@ -304,6 +319,7 @@ SLOW_SCENARIOS: dict[str, Callable[[Path, Any], Outcome]] = {  # longest first
     "transient-sync-path": _transient_sync_path,
     "rate-limited-default-workers": _rate_limited(None),
     "rate-limited-one-worker": _rate_limited(1),
+    "rate-limited-jobs": _rate_limited_jobs,
     "transient-jobs-path": _transient_jobs_path,
     "token-lifetime": _token_lifetime,
     **{f"download-{kind}": _download_faults(kind) for kind in DOWNLOAD_KINDS},
@@ -491,9 +507,22 @@ def test_rate_limited_sync_with_default_workers_never_comes_back_early(ds, slow_
     assert outcome.early_retries == 0, "a request reached X after a 429 and before the reset X announced"
 
 
+@uses("rate-limited-jobs")
+def test_rate_limited_jobs_of_interleaved_accounts_never_come_back_early(ds, slow_runs):
+    outcome = slow_runs.get("rate-limited-jobs")
+    run = outcome.run
+    assert run.returncode == 0, run.describe()
+    created = Counter(r.path for r in outcome.stats() if r.method == "POST" and r.status != 429)
+    assert max(created.values()) > 2 * JOBS_PER_WINDOW, "no account needed several rate windows: proves nothing"
+    assert len(created) == len(ds.readable_accounts())
+    assert report_by_key(run) == truth.organic_report(ds, LONG_START, END, now=EARLIER)
+    assert [r for r in outcome.requests if r.status == 429] == []
+    assert outcome.early_retries == 0, "a request reached X after a 429 and before the reset X announced"
+
+
 def test_429_without_reset_headers_waits_the_default_60_s_times_the_attempt(ds):
     """60 s of real waiting is too long for a subprocess: the source runs in-process, against the emulator, with the
-    CDK's sleep recorded instead of slept."""
+    CDK's sleep, and the closing of the endpoint's gate for the other workers, recorded instead of waited."""
     account_id = ds.readable_accounts()[0].id
     limited: list[str] = []  # the entity_ids of the one request that gets two 429s
     lock = threading.Lock()
@@ -510,7 +539,11 @@ def test_429_without_reset_headers_waits_the_default_60_s_times_the_attempt(ds):
     catalog = CatalogBuilder().with_stream("organic_report", SyncMode.incremental).build()
     with RefusingEmulator(ds, now=EARLIER, answer=answer) as emu:
         config = e2e.config_for(emu, "oauth1.0a", start_date=SHORT_START, end_date=END, account_ids=[account_id])
-        with mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as sleep:
+        closed: list[float] = []  # seconds from then until the gate reopens
+        with (
+            mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as sleep,
+            mock.patch.object(RateLimitGate, "close_until", lambda gate, epoch: closed.append(epoch - time.time())),
+        ):
             output = read_in_process(SourceXOrganicAnalytics(), config, catalog)
         refused = [r for r in emu.requests if r.status == 429]
     assert len(refused) == 2
@@ -519,6 +552,7 @@ def test_429_without_reset_headers_waits_the_default_60_s_times_the_attempt(ds):
     # The CDK adds one second to the strategy's wait: 60 s on the first 429 of a request, 120 s on its second.
     assert 61 in waits and 121 in waits, waits
     assert max(waits) <= 121, waits
+    assert [round(seconds) for seconds in closed] == [61, 121]  # and every worker on that endpoint waits as long
     got = {tuple(r.record.data[k] for k in ("account_id", "tweet_id", "date")) for r in output.records}
     assert got == set(truth.organic_report(ds, SHORT_START, END, [account_id], now=EARLIER))
 

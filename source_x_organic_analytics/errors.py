@@ -278,33 +278,56 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
-def _remaining_and_reset(headers: Mapping[str, str]) -> tuple[int, float] | None:
-    """The tighter of X's two budgets (per account, per user) announced on a response, with its reset time."""
+Budget = tuple[int, float, int | None]  # (remaining, reset as epoch seconds, limit of the window if announced)
+
+
+def announced_budget(headers: Mapping[str, str]) -> Budget | None:
+    """The tighter of X's two budgets (per account, per user) announced on a response."""
     budgets = []
     for prefix in ("x-account-rate-limit", "x-rate-limit"):
         try:
-            budgets.append((int(headers[f"{prefix}-remaining"]), float(headers[f"{prefix}-reset"])))
+            remaining, reset = int(headers[f"{prefix}-remaining"]), float(headers[f"{prefix}-reset"])
         except (KeyError, ValueError):
             continue
-    return min(budgets) if budgets else None
+        try:
+            limit: int | None = int(headers[f"{prefix}-limit"])
+        except (KeyError, ValueError):
+            limit = None
+        budgets.append((remaining, reset, limit))
+    return min(budgets, key=lambda b: (b[0], b[1])) if budgets else None
 
 
 class RateLimitGate:
     """Shared by the workers that call one endpoint: none sends a request X's budget cannot take.
 
-    A worker takes a slot before sending; while the last announced `remaining` is used up by requests in flight,
-    it waits for the announced reset. A 429 closes the gate until its reset for everyone, so no worker comes back
-    early (X can revoke API access from apps that ignore its limits)."""
+    A worker takes a slot before sending. Until the endpoint has answered once, one request at a time goes out (the
+    answer tells the budget). Within a rate window, the last announced `remaining` bounds the requests in flight and,
+    once used up, every worker waits for the announced reset; in the next window the announced `limit` does (one
+    request at a time if X gave none). An endpoint that answers without these headers is bound only by the workers.
+    A 429 closes the gate until its reset for everyone, so no worker comes back early (X can revoke API access from
+    apps that ignore its limits)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._open_at = 0.0
-        self._budget: tuple[int, float] | None = None
+        self._answered = False
+        self._budget: Budget | None = None
         self._in_flight = 0
 
     def close_until(self, epoch: float) -> None:
         with self._cond:
             self._open_at = max(self._open_at, epoch)
+
+    def _allowed(self, now: float) -> tuple[int | None, float | None]:
+        """How many requests may be in flight now (None: no bound), and until when (None: until an answer)."""
+        if not self._answered:
+            return 1, None
+        if self._budget is None:
+            return None, None
+        remaining, reset, limit = self._budget
+        if now < reset + 1:
+            return remaining, reset + 1
+        return (1 if limit is None else max(1, limit)), None
 
     def acquire(self) -> None:
         with self._cond:
@@ -313,11 +336,12 @@ class RateLimitGate:
                 if now < self._open_at:
                     self._cond.wait(self._open_at - now)
                     continue
-                if self._budget and self._budget[0] - self._in_flight <= 0 and now < self._budget[1] + 1:
-                    if self._budget[1] + 1 - now >= LONG_WAIT_SECONDS and not self._in_flight:
-                        resume = datetime.fromtimestamp(self._budget[1] + 1, tz=timezone.utc).strftime("%H:%M:%S UTC")
+                allowed, until = self._allowed(now)
+                if allowed is not None and self._in_flight >= allowed:
+                    if until is not None and until - now >= LONG_WAIT_SECONDS and not self._in_flight:
+                        resume = datetime.fromtimestamp(until, tz=timezone.utc).strftime("%H:%M:%S UTC")
                         logger.info(f"X's rate-limit budget for this endpoint is spent: resuming at {resume}.")
-                    self._cond.wait(self._budget[1] + 1 - now)
+                    self._cond.wait(None if until is None else until - now)
                     continue
                 self._in_flight += 1
                 return
@@ -325,12 +349,13 @@ class RateLimitGate:
     def release(self, response: requests.Response | None) -> None:
         with self._cond:
             self._in_flight -= 1
-            budget = _remaining_and_reset(response.headers) if response is not None else None
+            self._answered = self._answered or response is not None
+            budget = announced_budget(response.headers) if response is not None else None
             # Answers arrive out of order: within one rate window the lowest `remaining` is the latest truth.
             if budget is not None and (self._budget is None or budget[1] > self._budget[1]):
                 self._budget = budget
-            elif budget is not None and budget[1] == self._budget[1]:
-                self._budget = min(budget, self._budget)
+            elif budget is not None and budget[1] == self._budget[1] and budget[0] < self._budget[0]:
+                self._budget = budget
             self._cond.notify_all()
 
 

@@ -1,14 +1,22 @@
 """Retries and waits: as long as X says on 429 and 503, bounded on 5xx, never on a refusal."""
 
 import json
+import time
 from unittest import mock
 
 import pytest
+import requests
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from source_x_organic_analytics.errors import ORJSON_MAX_BYTES, parse_json, rate_limit_wait_seconds, retry_after_seconds
+from source_x_organic_analytics.errors import (
+    ORJSON_MAX_BYTES,
+    RateLimitGate,
+    parse_json,
+    rate_limit_wait_seconds,
+    retry_after_seconds,
+)
 
 from .conftest import BASE, account, as_dicts, error_body, make_config
 
@@ -124,3 +132,33 @@ def test_bodies_of_any_size_parse_alike_with_ids_beyond_64_bits(tweets):
     assert (len(body) > ORJSON_MAX_BYTES) == (tweets == 2_000)
     parsed = parse_json(body)
     assert parsed == json.loads(body) and parsed["big"] == 2**70
+
+
+def answered(gate: RateLimitGate, headers: dict[str, str]) -> None:
+    gate.acquire()
+    response = requests.Response()
+    response.headers.update(headers)
+    gate.release(response)
+
+
+def budget_headers(remaining: int, reset: float, limit: int | None = None) -> dict[str, str]:
+    headers = {"x-rate-limit-remaining": str(remaining), "x-rate-limit-reset": str(reset)}
+    return headers if limit is None else {**headers, "x-rate-limit-limit": str(limit)}
+
+
+def test_the_rate_limit_gate_lets_one_request_learn_the_budget_then_spends_it():
+    gate, now = RateLimitGate(), 1_000_000.0
+    assert gate._allowed(now) == (1, None)  # nothing known: one request asks
+    answered(gate, budget_headers(remaining=4, reset=now + 10, limit=5))
+    assert gate._allowed(now) == (4, now + 11)  # this window: what X says is left, until its reset
+    answered(gate, budget_headers(remaining=7, reset=now + 10, limit=5))  # an older answer, arrived late
+    assert gate._allowed(now) == (4, now + 11)
+    assert gate._allowed(now + 11) == (5, None)  # the next window: its full limit
+    answered(gate, budget_headers(remaining=3, reset=now + 20))
+    assert gate._allowed(now + 21) == (1, None)  # no limit announced: one request learns the new budget
+
+
+def test_the_rate_limit_gate_does_not_bound_an_endpoint_that_announces_no_budget():
+    gate = RateLimitGate()
+    answered(gate, {})
+    assert gate._allowed(time.time()) == (None, None)

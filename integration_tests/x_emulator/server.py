@@ -289,6 +289,10 @@ class EmulatorServer:
             raise ValueError("now must be an aware datetime")
         self._now = value
 
+    def refuses_organic_tweet(self, req: Request) -> bool:
+        """Whether this stats request gets X's 400 on entity=ORGANIC_TWEET; a subclass may decide per request."""
+        return self.refuse_organic_tweet
+
     @property
     def refuse_organic_tweet_code(self) -> str:
         return self._refuse_organic_tweet_code
@@ -585,7 +589,13 @@ class EmulatorServer:
         account = self._account(account_id)
         now = self.now
         query = parse_stats_query(
-            req.params, account, self.ds, now, SYNC_MAX_DAYS, self.refuse_organic_tweet, self.refuse_organic_tweet_code
+            req.params,
+            account,
+            self.ds,
+            now,
+            SYNC_MAX_DAYS,
+            self.refuses_organic_tweet(req),
+            self.refuse_organic_tweet_code,
         )
         return _json(200, stats_body(query, self.ds, now))
 
@@ -600,7 +610,13 @@ class EmulatorServer:
         account = self._account(account_id)
         now = self.now
         query = parse_stats_query(
-            req.params, account, self.ds, now, JOB_MAX_DAYS, self.refuse_organic_tweet, self.refuse_organic_tweet_code
+            req.params,
+            account,
+            self.ds,
+            now,
+            JOB_MAX_DAYS,
+            self.refuses_organic_tweet(req),
+            self.refuse_organic_tweet_code,
         )
         try:
             job = self.jobs.create(query, now)
