@@ -404,7 +404,7 @@ class OrganicReport(AccountStream):
         position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
         if position + 1 == len(readable) or readable[position + 1]["id"] in self._planned_ahead:
             return
-        account = self.context.accounts.get(readable[position + 1]["id"])
+        account = readable[position + 1]
         self._planned_ahead.add(account["id"])
         try:
             schedule = self._schedule(account)
