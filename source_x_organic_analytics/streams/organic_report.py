@@ -369,14 +369,19 @@ class OrganicReport(AccountStream):
         params = {**self._stats_params(window), "entity_ids": ",".join(batch)}
         return self.call("GET", f"stats/accounts/{account_id}", params)
 
+    @staticmethod
+    def _job_key(window: DayWindow) -> tuple[date, date]:
+        """How a window is named in a jobs plan: a planned window is read when a slice names the same key."""
+        return window.first, window.last
+
     def _job_window(self, window: DayWindow, timeline: list[TimelineTweet]) -> JobWindow:
-        key = (window.first, window.last)
-        return JobWindow(key, self._stats_params(window), batched(eligible_ids(timeline, window), MAX_IDS_PER_REQUEST))
+        batches = batched(eligible_ids(timeline, window), MAX_IDS_PER_REQUEST)
+        return JobWindow(self._job_key(window), self._stats_params(window), batches)
 
     def _read_window_with_jobs(
         self, account_id: str, window: DayWindow, windows: WindowMaker, timeline: list[TimelineTweet]
     ) -> Iterable[Mapping[str, Any]]:
-        key = (window.first, window.last)
+        key = self._job_key(window)
         plan = self._jobs.planned(account_id)
         if plan is None or plan.next_window != key:
             self._plan_jobs(account_id, window.first, windows, timeline)

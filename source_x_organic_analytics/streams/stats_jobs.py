@@ -32,7 +32,6 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..errors import expecting_x_shape, parse_json, required_id
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
-MAX_JOB_IDS_PER_POLL = 200  # above MAX_PROCESSING_JOBS: one poll always covers every job still processing
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 15.0
 POLL_GROWTH = 1.5
@@ -247,7 +246,8 @@ class AccountJobs:
         return self._next_poll - self._runner.clock()
 
     def start_poll(self) -> None:
-        ids = ",".join(self._processing)  # at most MAX_PROCESSING_JOBS: one poll covers them all
+        # X takes up to 200 job ids a poll, and at most MAX_PROCESSING_JOBS (100) are processing: one poll covers all.
+        ids = ",".join(self._processing)
         self._polling = self._runner.executor.submit(self._runner.call, "GET", self._path, {"job_ids": ids})
 
     def harvest(self) -> None:
