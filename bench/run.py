@@ -370,8 +370,10 @@ def run_sync(
     return Sync(measured, output, requests, early)
 
 
-def run_floor(counts: Counter, templates: dict[str, list[dict[str, Any]]], workdir: Path, timeout: float) -> Measured:
-    run_dir = workdir / "floor"
+def run_floor(
+    counts: Counter, templates: dict[str, list[dict[str, Any]]], workdir: Path, name: str, timeout: float
+) -> Measured:
+    run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"streams": {s: {"templates": templates[s], "count": counts[s]} for s in counts}}
     catalog = {
@@ -391,7 +393,7 @@ def run_floor(counts: Counter, templates: dict[str, list[dict[str, Any]]], workd
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     argv = [sys.executable, "-m", "bench.floor_source", "read", "--config", "config.json", "--catalog", "catalog.json"]
-    measured = measure(argv, run_dir, "floor", timeout, env)
+    measured = measure(argv, run_dir, name, timeout, env)
     if measured.returncode != 0:
         raise SystemExit(f"floor source failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
     return measured
@@ -499,11 +501,16 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_floor:
             say("CDK floor ...")
             templates = {s: zero.output.templates(s) for s in zero.output.records}
-            floors = [run_floor(zero.output.records, templates, workdir, args.timeout) for _ in range(args.cpu_runs)]
-            floor = min(floors, key=lambda f: f.cpu_s)
-            floor_out = scan_output(floor.stdout)
-            if dict(floor_out.records) != records:
-                raise SystemExit(f"floor emitted {dict(floor_out.records)}, expected {records}")
+            floors = [
+                run_floor(zero.output.records, templates, workdir, f"floor{run}", args.timeout)
+                for run in range(1, args.cpu_runs + 1)
+            ]
+            # Every run must emit the same records as the connector, not only the one whose CPU counts.
+            outputs = [scan_output(measured.stdout) for measured in floors]
+            for emitted in outputs:
+                if dict(emitted.records) != records:
+                    raise SystemExit(f"floor emitted {dict(emitted.records)}, expected {records}")
+            floor, floor_out = min(zip(floors, outputs, strict=True), key=lambda pair: pair[0].cpu_s)
             cpu.update(
                 floor_s=floor.cpu_s,
                 floor_runs_s=[f.cpu_s for f in floors],
