@@ -15,9 +15,11 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oauthlib.oauth1 import Client as OAuthClient
 from requests_oauthlib import OAuth1
 
 from integration_tests.x_emulator import EmulatorServer, build_dataset, truth
+from integration_tests.x_emulator import auth as emulator_auth
 from integration_tests.x_emulator.metrics import ENGAGEMENT_METRICS, VIDEO_METRICS, bucket_sums
 
 UTC = dt.timezone.utc
@@ -155,6 +157,34 @@ def test_oauth1_bad_signature_stale_timestamp_replayed_nonce_and_missing_auth(em
     prepared = requests.Request("GET", url, params={"count": "5"}, auth=oauth1(emu)).prepare()
     prepared.url = prepared.url.replace("count=5", "count=6")
     assert requests.Session().send(prepared, timeout=10).status_code == 401
+
+
+def test_oauth1_nonces_are_forgotten_once_expired_and_replays_within_their_memory_still_fail(monkeypatch):
+    # Every request remembers its nonce: the memory must shed expired ones as it goes, not grow (or be walked whole)
+    # for the life of a long-running emulator.
+    clock = [1_900_000_000.0]
+    monkeypatch.setattr(emulator_auth.time, "time", lambda: clock[0])
+    verifier = emulator_auth.OAuth1Verifier()
+    url = "http://127.0.0.1/12/accounts"
+
+    def verify(nonce: str) -> bool:
+        client = OAuthClient(
+            emulator_auth.CONSUMER_KEY,
+            emulator_auth.CONSUMER_SECRET,
+            emulator_auth.ACCESS_TOKEN,
+            emulator_auth.ACCESS_TOKEN_SECRET,
+            nonce=nonce,
+            timestamp=str(int(clock[0])),
+        )
+        _, headers, _ = client.sign(url, "GET")
+        return verifier.verify("GET", url, "", None, headers["Authorization"])
+
+    assert [verify(f"n{i}") for i in range(3)] == [True, True, True]
+    assert not verify("n1")  # replay
+    clock[0] += emulator_auth._NONCE_MEMORY_SECONDS + 1
+    assert verify("n3")
+    assert list(verifier._nonces) == [(emulator_auth.CONSUMER_KEY, emulator_auth.ACCESS_TOKEN, "n3")]
+    assert not verify("n3")
 
 
 def test_oauth2_refresh_rotates_single_use_and_access_expires(ds):
