@@ -8,7 +8,8 @@ from typing import Any
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.message import InMemoryMessageRepository
+from airbyte_cdk.sources.streams.http import HttpClient, HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -24,6 +25,7 @@ from ..errors import (
     raise_for_refusal,
     response_json,
 )
+from ..http_session import EnvironmentOnceSession
 
 API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
@@ -46,6 +48,17 @@ class XAdsStream(HttpStream, ABC):
         self.rate_limit_gates = RateLimitGates()
         self._seen_cursors: set[str] = set()
         super().__init__(authenticator=context.authenticator)
+        # The same client HttpStream builds, on a session that reads the environment once per host: HttpStream
+        # offers no other way to give its client a session.
+        self._http_client = HttpClient(
+            name=self.name,
+            logger=self.logger,
+            error_handler=self.get_error_handler(),
+            session=EnvironmentOnceSession(),
+            authenticator=context.authenticator,
+            backoff_strategy=self.get_backoff_strategy(),
+            message_repository=InMemoryMessageRepository(),
+        )
 
     @property
     def is_resumable(self) -> bool:

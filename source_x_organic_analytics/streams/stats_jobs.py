@@ -30,6 +30,7 @@ from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..errors import expecting_x_shape, parse_json, required_id
+from ..http_session import EnvironmentOnceSession, NoCredentials
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
 FIRST_POLL_SECONDS = 0.5
@@ -90,6 +91,8 @@ class StatsJobs:
             name="organic_report_job_results",
             logger=logger,
             error_handler=HttpStatusErrorHandler(logger, max_retries=5),
+            session=EnvironmentOnceSession(),
+            authenticator=NoCredentials(),
         )
 
     def plan(self, account_id: str, windows: Sequence[JobWindow]) -> AccountJobs:
