@@ -8,7 +8,8 @@ What it runs, for one scale (accounts x organic tweets per account x days of his
    minimum this workload needs) and wall time (next to the latency bound, defined below);
 2. the same sync with zero latency, `--cpu-runs` times (default 3): the connector's CPU seconds, the least of the
    runs, and peak RSS, the largest (user + system time and ru_maxrss of the connector process alone, from os.wait4
-   in a small launcher process, see `measure`);
+   in a small launcher process, see `measure`). These runs go through bench/cpu_split.py, the connector's own entry
+   point with its worker pools' CPU timed: the split between the main thread (records) and the pools (requests);
 3. the CDK floor (bench/floor_source.py): a trivial CDK source through the same `launch` path, emitting as many
    records per stream, copies of real records of that stream (a uniform sample of the run), no HTTP; as many runs,
    the least CPU;
@@ -51,11 +52,13 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.cpu_split import ENV as CPU_SPLIT_ENV
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset
 from integration_tests.x_emulator.ratelimit import FAMILIES
@@ -328,6 +331,7 @@ class Sync:
     output: Output
     requests: list[Any]
     early_retries: int
+    cpu_split: dict[str, Any] | None = None  # bench/cpu_split.py's figures, for runs made through it
 
 
 def run_sync(
@@ -341,6 +345,7 @@ def run_sync(
     args: argparse.Namespace,
     latency_ms: float,
     enforce_window: float | None = None,
+    cpu_split: bool = False,
 ) -> Sync:
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -358,8 +363,15 @@ def run_sync(
         )
         (run_dir / "config.json").write_text(json.dumps(config))
         (run_dir / "catalog.json").write_text(json.dumps(e2e.catalog(streams)))
-        argv = [e2e.cli_path(), "read", "--config", "config.json", "--catalog", "catalog.json"]
-        measured = measure(argv, run_dir, "connector", args.timeout)
+        read = ["read", "--config", "config.json", "--catalog", "catalog.json"]
+        split_file = run_dir / "cpu_split.json"
+        if cpu_split:
+            env = {**with_root_on_path(os.environ), CPU_SPLIT_ENV: str(split_file)}
+            measured = measure(
+                [sys.executable, "-m", "bench.cpu_split", *read], run_dir, "connector", args.timeout, env
+            )
+        else:
+            measured = measure([e2e.cli_path(), *read], run_dir, "connector", args.timeout)
         requests = emu.requests.snapshot()
         early = emu.early_retries
     output = scan_output(measured.stdout)
@@ -367,7 +379,7 @@ def run_sync(
         tail = measured.stderr.read_text(errors="replace")[-2000:]
         errors = json.dumps(output.errors, indent=1)[:2000]
         raise SystemExit(f"{name}: the connector failed (rc={measured.returncode})\n{errors}\n{tail}")
-    return Sync(measured, output, requests, early)
+    return Sync(measured, output, requests, early, json.loads(split_file.read_text()) if cpu_split else None)
 
 
 def run_floor(
@@ -388,15 +400,17 @@ def run_floor(
     }
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "catalog.json").write_text(json.dumps(catalog))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
+    env = with_root_on_path(os.environ)
     argv = [sys.executable, "-m", "bench.floor_source", "read", "--config", "config.json", "--catalog", "catalog.json"]
     measured = measure(argv, run_dir, name, timeout, env)
     if measured.returncode != 0:
         raise SystemExit(f"floor source failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
     return measured
+
+
+def with_root_on_path(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the project's root first on PYTHONPATH, for `python -m bench.<module>`."""
+    return {**environ, "PYTHONPATH": os.pathsep.join([str(ROOT), environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
 def run_spec(argv: list[str], workdir: Path, name: str, env: dict[str, str] | None = None, runs: int = 3) -> Measured:
@@ -407,6 +421,20 @@ def run_spec(argv: list[str], workdir: Path, name: str, env: dict[str, str] | No
 
 
 # ----------------------------------------------------------------------------- the benchmark
+
+
+def cpu_split_figures(split: dict[str, Any] | None, floor_net_s: float) -> dict[str, Any] | None:
+    """The least-CPU run's split: main thread (start-up included) and worker pools, and the pools' share against
+    the floor's net CPU -- the pools' work is HTTP (requests, the CDK's client, OAuth) that the floor never does, so
+    once it passes the floor's net CPU the connector cannot be within 2x of it, however cheap its records."""
+    if split is None:
+        return None
+    pool_s = sum(work["cpu_s"] for work in split["pool"].values())
+    return {
+        **split,
+        "pool_s": pool_s,
+        "pool_vs_floor_net": pool_s / floor_net_s if floor_net_s >= MIN_NET_CPU_S else None,
+    }
 
 
 def per_10k(cpu_s: float, records: int) -> float | None:
@@ -453,7 +481,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         zeros = []
         for run in range(1, args.cpu_runs + 1):
             say(f"sync with zero latency (CPU, RSS), run {run}/{args.cpu_runs} ...")
-            zeros.append(run_sync(ds, account_ids, start, end, streams, workdir, f"zero{run}", args, 0))
+            zeros.append(run_sync(ds, account_ids, start, end, streams, workdir, f"zero{run}", args, 0, cpu_split=True))
             say(f"  {zeros[-1].measured.wall_s:.1f} s, CPU {zeros[-1].measured.cpu_s:.2f} s")
         if any(z.output.records != zeros[0].output.records for z in zeros):
             raise SystemExit(f"zero-latency runs emitted different records: {[dict(z.output.records) for z in zeros]}")
@@ -487,8 +515,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         job_floor = args.job_seconds * math.ceil(busiest_jobs / MAX_PROCESSING_JOBS)
 
         cli_spec = run_spec([e2e.cli_path(), "spec"], workdir, "connector_spec")
-        floor_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        floor_spec = run_spec([sys.executable, "-m", "bench.floor_source", "spec"], workdir, "floor_spec", floor_env)
+        floor_spec = run_spec(
+            [sys.executable, "-m", "bench.floor_source", "spec"], workdir, "floor_spec", with_root_on_path(os.environ)
+        )
         cpu: dict[str, Any] = {
             "records": total_records,
             "runs": args.cpu_runs,
@@ -526,6 +555,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             if not reliable:
                 cpu["note"] = f"the floor's CPU past start-up is under {MIN_NET_CPU_S} s: too few records to compare"
             cpu["ratio_gross"] = cpu["connector_per_10k_s"] / cpu["floor_per_10k_s"] if cpu["floor_per_10k_s"] else None
+        cpu["split"] = cpu_split_figures(zero.cpu_split, cpu.get("floor_s", 0) - cpu.get("floor_startup_s", 0))
 
         peak_rss = max(z.measured.maxrss_mb for z in zeros)
         rss: dict[str, Any] = {"tweets": scale.tweets, "peak_rss_mb": peak_rss}
@@ -652,6 +682,15 @@ def report(r: dict[str, Any]) -> str:
         lines.append(f"             floor: least of {_runs(cpu['floor_runs_s'])}")
         if cpu.get("note"):
             lines.append(f"             ({cpu['note']}; use --scale year)")
+    split = cpu.get("split")
+    if split:
+        lines.append(
+            f"cpu split    main thread {split['main_thread_s']:.2f} s (start-up included), worker pools "
+            f"{split['pool_s']:.2f} s = {_n(split['pool_vs_floor_net'])}x the floor's net CPU"
+        )
+        for name, work in split["pool"].items():
+            per_call = work["cpu_s"] / work["calls"] * 1000 if work["calls"] else 0
+            lines.append(f"             {name}: {work['cpu_s']:.2f} s over {work['calls']:,} ({per_call:.2f} ms each)")
     if "tenth_peak_rss_mb" in rss:
         lines.append(
             f"peak RSS     {rss['tweets']:,} tweets/account: {rss['peak_rss_mb']:.0f} MB; {rss['tenth_tweets']:,}: "

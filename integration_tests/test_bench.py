@@ -37,7 +37,18 @@ def assert_minimum_requests(result: dict) -> None:
 def test_small_scale_prints_every_figure_and_sends_the_minimum_requests(tmp_path):
     stdout, result = run_bench(tmp_path)
 
-    for label in ("records", "requests", "job creations", "wall", "cpu", "CDK floor", "peak RSS", "rate windows"):
+    labels = (
+        "records",
+        "requests",
+        "job creations",
+        "wall",
+        "cpu",
+        "CDK floor",
+        "cpu split",
+        "peak RSS",
+        "rate windows",
+    )
+    for label in labels:
         assert label in stdout, stdout
     assert set(result["records"]) == {"accounts", "tweets", "organic_report", "scheduled_tweets"}
     assert result["records"]["accounts"] == 2 and result["records"]["organic_report"] > 1000
@@ -50,6 +61,11 @@ def test_small_scale_prints_every_figure_and_sends_the_minimum_requests(tmp_path
     assert cpu["connector_s"] > 0 and cpu["floor_s"] > 0 and cpu["ratio_gross"] > 0
     assert cpu["floor_record_bytes"]["organic_report"] > 0 and "ratio" in cpu  # None when start-up noise dominates
     assert cpu["records"] == sum(result["records"].values())
+    # The split comes from the run whose CPU counts: one timed work item per job creation and per download.
+    split, requests = cpu["split"], result["requests"]
+    assert split["pool"]["AccountJobs._create"]["calls"] == requests["job creations"]["actual"]
+    assert split["pool"]["StatsJobs.collect"]["calls"] == requests["job downloads"]["actual"]
+    assert 0 < split["pool_s"] < cpu["connector_s"] and 0 < split["main_thread_s"] < cpu["connector_s"]
     assert rss["peak_rss_mb"] > 0 and rss["tenth_peak_rss_mb"] > 0 and rss["tenth_tweets"] == 10
     assert windows["windows"] == 1 and windows["families"]["jobs_create"]["busiest_bucket"] > 0
     assert result["wall"]["wall_s"] > 0 and result["wall"]["latency_bound_s"] == 0
