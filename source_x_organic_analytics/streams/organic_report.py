@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache, partial
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from operator import is_not, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -126,7 +126,7 @@ _is_present = partial(is_not, None)
 def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> list[dict[str, Any]]:
     """One record per tweet per day with any non-zero metric; a metric X returned as null stays null."""
     with expecting_x_shape(f"the stats of account {account_id} for {window.first}..{window.last}"):
-        return list(_bucket_records(body, window, account_id))
+        return _bucket_records(body, window, account_id)
 
 
 @lru_cache(maxsize=32)
@@ -146,15 +146,14 @@ def _raise_for_malformed_series(series: list[Any], tweet_id: str, account_id: st
             )
 
 
-def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
-    # A backfill year is ~10^6 tweet-days of 25 metrics, most of them zero: every check and the search for the
-    # non-zero days run in C (map, filter, compress, itemgetter, set) over whole series, so Python code runs per
-    # emitted record only, and per value only when X sent something other than integers and nulls.
+def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> list[dict[str, Any]]:
+    # A backfill year is ~10^6 tweet-days of 25 metrics, most of them zero: every check, the search for the non-zero
+    # days and the building of the records run in C (map, filter, compress, itemgetter, zip, set) over whole series,
+    # so Python code runs per tweet, and per value only when X sent something other than integers and nulls.
     days = window.days
     dates = _day_names(window.first, days)
     lengths = {days}
-    template = dict.fromkeys(_RECORD_KEYS)
-    template.update(account_id=account_id, placement=PLACEMENT)
+    records: list[dict[str, Any]] = []
     for item in body.get("data") or []:
         tweet_id = required_id(item, "id")
         metrics = ((item.get("id_data") or [{}])[0] or {}).get("metrics") or {}
@@ -171,15 +170,13 @@ def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
         pick = itemgetter(*buckets) if len(buckets) > 1 else lambda values, bucket=buckets[0]: (values[bucket],)
         absent = (None,) * len(buckets)
         columns = [absent if values is None else pick(values) for values in series]
-        rows: Iterable[Sequence[Any]] = zip(*columns, strict=True)
         if not set(map(type, chain.from_iterable(columns))) <= _PLAIN_METRIC_TYPES:
-            rows = [list(map(metric_value, row)) for row in rows]
-        template["tweet_id"] = tweet_id
-        for bucket, row in zip(buckets, rows, strict=True):
-            record = template.copy()
-            record["date"] = dates[bucket]
-            record.update(zip(METRICS, row, strict=True))
-            yield record
+            columns = [tuple(map(metric_value, column)) for column in columns]
+        # One tuple of values a day, in _RECORD_KEYS' order, each zipped with the keys into its record.
+        count = len(buckets)
+        rows = zip((account_id,) * count, (tweet_id,) * count, pick(dates), (PLACEMENT,) * count, *columns, strict=True)
+        records.extend(map(dict, map(zip, repeat(_RECORD_KEYS), rows)))
+    return records
 
 
 @dataclass(frozen=True)
