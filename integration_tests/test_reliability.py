@@ -55,6 +55,7 @@ TRANSIENT_KINDS = ("503", "500", "bad_json", "502_html", "drop")
 EVERY_KIND_ONCE = {n: kind for n, kind in enumerate(TRANSIENT_KINDS, start=2)}
 DOWNLOAD_KINDS = ("502_html", "drop", "500", "bad_json")
 JOBS_PER_WINDOW = 1  # job creations per account per 2 s rate window, in the rate-limited jobs scenario
+SLOTS_HELD_SECONDS = 3  # how long another client's jobs take all 100 job slots, in the job-slots-taken scenario
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +315,19 @@ def _token_lifetime(tmp: Path, ds) -> Outcome:
     )
 
 
+def _job_slots_taken(tmp: Path, ds) -> Outcome:
+    # Another client's 100 jobs (say, an earlier attempt of this sync) keep the account's slots taken for a while.
+    account_id = ds.readable_accounts()[0].id
+    return sync(
+        tmp,
+        ds,
+        configure=lambda emu, config: emu.jobs.hold_slots(account_id, 100, SLOTS_HELD_SECONDS),
+        streams=["organic_report"],
+        start_date=LONG_START,
+        account_ids=[account_id],
+    )
+
+
 SLOW_SCENARIOS: dict[str, Callable[[Path, Any], Outcome]] = {  # longest first
     "persistent-500": _persistent_500,
     "transient-sync-path": _transient_sync_path,
@@ -321,6 +335,7 @@ SLOW_SCENARIOS: dict[str, Callable[[Path, Any], Outcome]] = {  # longest first
     "rate-limited-one-worker": _rate_limited(1),
     "rate-limited-jobs": _rate_limited_jobs,
     "transient-jobs-path": _transient_jobs_path,
+    "job-slots-taken": _job_slots_taken,
     "token-lifetime": _token_lifetime,
     **{f"download-{kind}": _download_faults(kind) for kind in DOWNLOAD_KINDS},
 }
@@ -518,6 +533,22 @@ def test_rate_limited_jobs_of_interleaved_accounts_never_come_back_early(ds, slo
     assert report_by_key(run) == truth.organic_report(ds, LONG_START, END, now=EARLIER)
     assert [r for r in outcome.requests if r.status == 429] == []
     assert outcome.early_retries == 0, "a request reached X after a 429 and before the reset X announced"
+
+
+@uses("job-slots-taken")
+def test_job_slots_taken_by_another_clients_jobs_delay_the_backfill_without_failing_it(ds, slow_runs):
+    outcome = slow_runs.get("job-slots-taken")
+    run = outcome.run
+    account_id = ds.readable_accounts()[0].id
+    assert run.returncode == 0, run.describe()
+    assert report_by_key(run) == truth.organic_report(ds, LONG_START, END, [account_id], now=EARLIER)
+    creations = [r for r in outcome.requests if r.method == "POST" and r.path.startswith("/12/stats/jobs/")]
+    refused = [r for r in creations if r.status == 400]
+    assert refused, "X never said its slots were taken: proves nothing"
+    # One creation at a time probes for a free slot, with growing waits: a handful of refusals, not one per loop.
+    assert len(refused) <= 6 and all(r.status in (200, 400) for r in creations)
+    assert refused[-1].ts < creations[-1].ts
+    assert run.final_stream_state("organic_report") == {account_id: {"date": END.isoformat()}}
 
 
 def test_429_without_reset_headers_waits_the_default_60_s_times_the_attempt(ds):

@@ -11,7 +11,8 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, JobWindow, StatsJobs
+from source_x_organic_analytics.errors import XApiError, XErrorDetail
+from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, SLOTS_TAKEN, JobWindow, StatsJobs
 
 from .conftest import BASE, account, as_dicts, days, error_body, make_config, tweet
 
@@ -75,9 +76,10 @@ def test_a_failed_job_is_read_again_synchronously(forty_five, source):
 
 class FakeJobsApi:
     """The job endpoints as a plain function, to watch how many jobs are processing at once and which window's jobs
-    were created when. A job's window is its `w` parameter; windows in `refused` are answered with an error."""
+    were created when. A job's window is its `w` parameter; windows in `refused` are answered with an error.
+    `others(now)` is how many of the account's processing slots jobs of someone else hold: X counts them too."""
 
-    def __init__(self, polls_until_done=3, refused=()):
+    def __init__(self, polls_until_done=3, refused=(), others=lambda now: 0, clock=lambda: 0.0):
         self.ids = count(1)
         self.processing: dict[str, int] = {}
         self.max_processing = 0
@@ -85,9 +87,15 @@ class FakeJobsApi:
         self.polls_until_done = polls_until_done
         self.created: list[str] = []
         self.refused = set(refused)
+        self.others, self.clock = others, clock
+        self.slots_taken_answers = 0
 
     def __call__(self, method, path, params):
         if method == "POST":
+            if len(self.processing) + self.others(self.clock()) >= MAX_PROCESSING_JOBS:
+                self.slots_taken_answers += 1
+                detail = XErrorDetail(400, SLOTS_TAKEN, "A maximum of 100 jobs can be in processing state")
+                raise XApiError(detail, f"X rejected the request ({detail}).")
             self.created.append(params.get("w"))
             if params.get("w") in self.refused:
                 raise RuntimeError(f"window {params['w']} refused")
@@ -294,3 +302,36 @@ def test_an_account_refused_while_planned_ahead_is_reported_at_its_own_turn(fort
     assert output.most_recent_state.stream_state.__dict__ == {"abc1": {"date": "2026-11-23"}}
     error = output.errors[0].trace.error
     assert error.failure_type.value == "config_error" and "def2" in error.message
+
+
+def test_slots_held_by_jobs_this_sync_did_not_create_are_waited_for_not_taken_for_a_refusal():
+    # A previous attempt's 100 jobs are still processing when this sync starts; they finish at t = 20 s.
+    clock = FakeClock()
+    api = FakeJobsApi(polls_until_done=1, others=lambda now: 100 if now < 20 else 0, clock=clock)
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 3, "b": 2}))
+    assert sorted(o.batch[0] for o in runner.read("abc1", "a")) == ["a0", "a1", "a2"]
+    assert sorted(o.batch[0] for o in runner.read("abc1", "b")) == ["b0", "b1"]
+    assert api.created == ["a", "a", "a", "b", "b"]  # each job created once, once X had room
+    assert 1 <= api.slots_taken_answers <= 10  # growing waits, not a request per loop
+    assert clock.now >= 20 and clock.sleeps[:3] == [0.5, 0.75, 1.125]
+
+
+def test_slots_shared_with_other_jobs_bound_this_syncs_jobs_and_free_up_as_its_own_finish():
+    # Someone else holds 70 slots for the whole sync: this one has 30, refilled as its polls find jobs done.
+    clock = FakeClock()
+    api = FakeJobsApi(polls_until_done=2, others=lambda now: 70, clock=clock)
+    runner = runner_for(api, clock)
+    runner.plan("abc1", windows_of({"a": 50, "b": 40}))
+    assert len(list(runner.read("abc1", "a"))) == 50 and len(list(runner.read("abc1", "b"))) == 40
+    assert api.max_processing == 30 and len(api.created) == 90
+
+
+def test_slots_that_stay_taken_end_the_sync_loudly_naming_the_account():
+    api, ticks = FakeJobsApi(others=lambda now: 100), count(0, 600)
+    runner = StatsJobs(api, ThreadPoolExecutor(1), 1, LOGGER, lambda s: None, lambda: next(ticks))
+    runner.plan("abc1", [JobWindow("w", {}, [["1"]])])
+    with pytest.raises(AirbyteTracedException) as raised:
+        list(runner.read("abc1", "w"))
+    assert "processing-job slots of ads account abc1 taken for 120 minutes" in raised.value.message
+    assert api.created == []

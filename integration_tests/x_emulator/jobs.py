@@ -41,8 +41,15 @@ class JobStore:
         self.job_seconds = job_seconds
         self.job_failures = job_failures
         self._jobs: dict[int, Job] = {}
+        self._held: dict[str, list[tuple[int, float]]] = {}  # account id -> (slots, monotonic end) of hold_slots
         self._lock = threading.Lock()
         self._seq = 0
+
+    def hold_slots(self, account_id: str, count: int, seconds: float) -> None:
+        """Jobs of another client (another sync, another tool) take `count` of the account's processing slots for
+        the next `seconds`: X counts every processing job of the account against its 100, not only the caller's."""
+        with self._lock:
+            self._held.setdefault(account_id, []).append((count, time.monotonic() + seconds))
 
     def _fails(self, seq: int) -> bool:
         if isinstance(self.job_failures, float):  # a rate, deterministic per sequence number
@@ -55,9 +62,11 @@ class JobStore:
         return "FAILED" if job.fails else "SUCCESS"
 
     def processing(self, account_id: str) -> int:
+        now = time.monotonic()
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.query.account_id == account_id]
-        return sum(1 for j in jobs if self.status(j) == "PROCESSING")
+            held = sum(count for count, until in self._held.get(account_id, ()) if now < until)
+        return held + sum(1 for j in jobs if self.status(j) == "PROCESSING")
 
     def create(self, query: StatsQuery, now: dt.datetime) -> Job:
         if self.processing(query.account_id) >= MAX_PROCESSING_PER_ACCOUNT:

@@ -29,7 +29,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandl
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import expecting_x_shape, parse_json, required_id
+from ..errors import XApiError, expecting_x_shape, parse_json, required_id
 from ..http_session import EnvironmentOnceSession, NoCredentials
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
@@ -39,6 +39,8 @@ POLL_GROWTH = 1.5
 JOB_TIMEOUT_SECONDS = 2 * 3600
 DOWNLOAD_ATTEMPTS = 3
 FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
+# X's refusal of a creation while 100 jobs of the account are processing, whoever created them.
+SLOTS_TAKEN = "TOO_MANY_JOBS"
 
 Call = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 
@@ -138,7 +140,8 @@ class StatsJobs:
             for each, due_in in due.items():
                 if due_in is not None and due_in <= 0:
                     each.start_poll()
-            self._wait(plan, plans, [d for d in due.values() if d is not None])
+            creations = [each.creations_due_in() for each in plans]
+            self._wait(plan, plans, [d for d in (*due.values(), *creations) if d is not None])
             for each in plans:
                 each.harvest()
         plan.end_window()
@@ -198,6 +201,11 @@ class AccountJobs:
         self._polling: Future | None = None
         self._next_poll: float | None = None
         self._interval = FIRST_POLL_SECONDS
+        # X counts every processing job of the account against its 100, also jobs this sync did not create (another
+        # sync or tool, or this connection's previous attempt): a creation it refuses for that waits for a free slot.
+        self._slots_taken_since: float | None = None
+        self._create_after: float | None = None
+        self._create_wait = FIRST_POLL_SECONDS
 
     @property
     def next_window(self) -> Hashable | None:
@@ -229,6 +237,9 @@ class AccountJobs:
             and self._failed is None
             and len(self.creating) + len(self._processing) < MAX_PROCESSING_JOBS
             and (self._accepted or self._to_create[0].window == self._order[0])
+            and (self._create_after is None or self._runner.clock() >= self._create_after)
+            # While X's slots are taken, one creation at a time finds out whether one is free again.
+            and (self._slots_taken_since is None or not self.creating)
         ):
             job = self._to_create.popleft()
             self.creating[self._runner.executor.submit(self._create, job)] = job
@@ -241,6 +252,12 @@ class AccountJobs:
             job.job_id, job.status = required_id(answer["data"], "id_str", "id"), str(answer["data"].get("status"))
         job.created_at = self._runner.clock()
         return job
+
+    def creations_due_in(self) -> float | None:
+        """Seconds until creations may resume after X said its job slots were taken; None when not waiting."""
+        if self._create_after is None or not self._to_create or self._refused or self._failed:
+            return None
+        return self._create_after - self._runner.clock()
 
     def poll_due_in(self) -> float | None:
         """Seconds until this account's next poll (<= 0: now), None while none is wanted."""
@@ -257,24 +274,55 @@ class AccountJobs:
         for future in [f for f in self.creating if f.done()]:
             job = self.creating.pop(future)
             error = future.exception()
+            if isinstance(error, XApiError) and error.detail.code == SLOTS_TAKEN:
+                self._wait_for_a_slot(job)
+                continue
             if error is not None:
                 self._refused.setdefault(job.window, error)
                 continue
             self._processing[job.job_id] = job
             self._accepted = True
+            self._slots_taken_since = self._create_after = None
+            self._create_wait = FIRST_POLL_SECONDS
             if self._next_poll is None:
                 self._next_poll = self._runner.clock() + self._interval
         if self._polling is not None and self._polling.done():
             polled, self._polling = self._polling, None
-            self._failed = polled.exception()
-            if self._failed is None:
-                try:
-                    with expecting_x_shape(f"the analytics job statuses of ads account {self._account_id}"):
-                        self._update(polled.result())
-                except AirbyteTracedException as error:  # raised when this plan is read, not in another's read
-                    self._failed = error
-                    return
-                self._check_deadline()
+            if polled.exception() is not None:
+                self._failed = polled.exception()
+                return
+            try:
+                with expecting_x_shape(f"the analytics job statuses of ads account {self._account_id}"):
+                    self._update(polled.result())
+            except AirbyteTracedException as error:  # raised when this plan is read, not in another's read
+                self._failed = error
+                return
+            self._check_deadline()
+
+    def _wait_for_a_slot(self, job: Job) -> None:
+        """Puts back a job X refused because 100 jobs of the account are processing, and pauses creations: until one
+        of this sync's jobs finishes (a poll says so), else for a growing while -- the slots may be held by jobs this
+        sync cannot see. Fails the plan when they stay taken as long as a job may take."""
+        self._to_create.appendleft(job)
+        now = self._runner.clock()
+        if self._slots_taken_since is None:
+            self._slots_taken_since = now
+            self._runner.logger.info(
+                f"X's {MAX_PROCESSING_JOBS} processing-job slots of ads account {self._account_id} are all taken "
+                f"({len(self._processing)} by this sync): creating more jobs once some finish."
+            )
+        elif now - self._slots_taken_since > JOB_TIMEOUT_SECONDS:
+            self._failed = AirbyteTracedException(
+                message=f"X kept all {MAX_PROCESSING_JOBS} processing-job slots of ads account {self._account_id} "
+                f"taken for {JOB_TIMEOUT_SECONDS // 60} minutes, {len(self._processing)} of them by this sync: "
+                "another sync or tool may be running analytics jobs on that account. The sync state was not moved "
+                "past them; retry the sync later.",
+                failure_type=FailureType.transient_error,
+            )
+            return
+        if self._create_after is None or now >= self._create_after:
+            self._create_after = now + self._create_wait
+            self._create_wait = min(self._create_wait * POLL_GROWTH, MAX_POLL_SECONDS)
 
     def _update(self, answer: Mapping[str, Any]) -> None:
         found = 0
@@ -289,6 +337,8 @@ class AccountJobs:
                 found += 1
         # Finished jobs free slots for the next ones, which are worth checking soon; otherwise back off.
         self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
+        if found:
+            self._create_after = None
         self._next_poll = self._runner.clock() + self._interval if self._processing else None
 
     def _check_deadline(self) -> None:
