@@ -10,5 +10,5 @@ if ! docker info >/dev/null 2>&1; then
   echo "No Docker engine runs here: deselecting the CDK's Docker image tests (-m 'not image_tests')."
   marker=(-m "not image_tests")
 fi
-# --dist loadfile keeps each test file on one worker: test_standard.py serves the fixed port its configs name.
+# --dist loadfile keeps each test file on one worker: its module-scoped emulators start once.
 exec .venv/bin/python -m pytest "${marker[@]}" -n 2 --dist loadfile "$@"
