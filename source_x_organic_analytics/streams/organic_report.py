@@ -306,13 +306,12 @@ class OrganicReport(AccountStream):
         account_id = stream_slice["account_id"]
         account = self.context.accounts.get(account_id)
         first, last = date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
-        convention = self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
         started, emitted = time.monotonic(), 0
         # At most one switch of day convention and one switch of metrics source, each re-reading this window.
         for _ in range(3):
             try:
                 for record in self._read_window(
-                    account_id, first, last, self._window_maker(account, convention), stream_slice["use_jobs"]
+                    account_id, first, last, self._window_maker(account), stream_slice["use_jobs"]
                 ):
                     emitted += isinstance(record, dict)
                     yield record
@@ -321,13 +320,14 @@ class OrganicReport(AccountStream):
                 if self._should_switch_to_v2(error):
                     self._switch_to_v2(error)
                 elif error.detail.code == "INVALID_TIME_WINDOW" and account_id not in self._confirmed:
+                    convention = self._convention(account_id)
                     other = next(c for c in DayConvention if c is not convention)
                     self.logger.warning(
                         f"X refused a DAY window of account {account_id} written with {convention.value} "
                         f"({error.detail}); retrying it once with {other.value} and keeping that for this account "
                         "for the rest of the sync."
                     )
-                    self._conventions[account_id] = convention = other
+                    self._conventions[account_id] = other
                     self._confirmed.add(account_id)
                 else:
                     raise
@@ -340,8 +340,12 @@ class OrganicReport(AccountStream):
         if saved is None or saved < last.isoformat():
             self._state[account_id] = {"date": last.isoformat()}
 
-    def _window_maker(self, account: Mapping[str, Any], convention: DayConvention) -> WindowMaker:
-        tz, now = self._timezone(account), self.context.clock()
+    def _convention(self, account_id: str) -> DayConvention:
+        """How the account's day windows are written in this sync: today's offset, unless X refused it."""
+        return self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
+
+    def _window_maker(self, account: Mapping[str, Any]) -> WindowMaker:
+        tz, now, convention = self._timezone(account), self.context.clock(), self._convention(account["id"])
         return lambda first, last: day_window(first, last, tz, now, convention)
 
     def _read_window(
@@ -415,8 +419,7 @@ class OrganicReport(AccountStream):
             timeline = self.context.timelines.get(account["id"])
         except AirbyteTracedException:
             return  # its own slices report why it cannot be read
-        convention = self._conventions.get(account["id"], DayConvention.TODAY_OFFSET)
-        self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account, convention), timeline)
+        self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account), timeline)
 
     def _window_outcomes(
         self, account_id: str, window: DayWindow, windows: WindowMaker, outcomes: Iterable[Any]
