@@ -54,9 +54,8 @@ def test_a_caller_changing_its_settings_does_not_change_the_next_callers():
     first = session.merge_environment_settings(URLS[0], {}, None, None, None)
     first["proxies"]["https"] = "http://tampered:1"
     first["verify"] = False
-    assert session.merge_environment_settings(
-        URLS[0], {}, None, None, None
-    ) == requests.Session().merge_environment_settings(URLS[0], {}, None, None, None)
+    expected = requests.Session().merge_environment_settings(URLS[0], {}, None, None, None)
+    assert session.merge_environment_settings(URLS[0], {}, None, None, None) == expected
 
 
 def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, source, monkeypatch):
