@@ -690,15 +690,7 @@ def test_every_rotated_refresh_token_is_saved_in_exactly_one_control_message(ds,
         "503",
         "500",
         "drop",
-        pytest.param(
-            "bad_json",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a token endpoint answer of 200 with a non-JSON body is not retried: the CDK's "
-                "AbstractOauth2Authenticator._make_handled_request lets the JSONDecodeError through and the sync "
-                "dies with 'Something went wrong in the connector'",
-            ),
-        ),
+        "bad_json",
     ],
 )
 def test_a_transient_fault_on_the_token_endpoint_is_retried(ds, tmp_path, kind):
