@@ -40,7 +40,7 @@ def _retried(method: Any) -> Any:
     return backoff.on_exception(
         backoff.expo,
         (_TokenAnswerUnusable, requests.ConnectionError, requests.Timeout),
-        max_time=TOKEN_RETRY_SECONDS,
+        max_time=lambda: TOKEN_RETRY_SECONDS,  # read at each refresh, so that a test can shorten it
         on_backoff=lambda details: logger.info(
             f"X's token endpoint failed ({type(details['exception']).__name__}); retrying in {details['wait']:.1f} s."
         ),
