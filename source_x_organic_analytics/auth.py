@@ -18,6 +18,7 @@ from requests_oauthlib import OAuth1
 
 from .config import DEFAULT_TOKEN_REFRESH_ENDPOINT, config_error
 from .errors import response_json
+from .http_session import NoCredentials
 from .secret_filter import basic_auth_value, mask_secret
 from .streams.base import REQUEST_TIMEOUT
 
@@ -34,17 +35,6 @@ REFRESH_TOKEN_REJECTED = (
 
 class _TokenAnswerUnusable(DefaultBackoffException):
     """A token endpoint answer worth retrying: 429, 5xx, or a 200 whose body is not a JSON object."""
-
-
-def _retried(method: Any) -> Any:
-    return backoff.on_exception(
-        backoff.expo,
-        (_TokenAnswerUnusable, requests.ConnectionError, requests.Timeout),
-        max_time=lambda: TOKEN_RETRY_SECONDS,  # read at each refresh, so that a test can shorten it
-        on_backoff=lambda details: logger.info(
-            f"X's token endpoint failed ({type(details['exception']).__name__}); retrying in {details['wait']:.1f} s."
-        ),
-    )(method)
 
 
 class XOAuth2Authenticator(SingleUseRefreshTokenOauth2Authenticator):
@@ -99,17 +89,25 @@ class XOAuth2Authenticator(SingleUseRefreshTokenOauth2Authenticator):
             raise AirbyteTracedException(
                 message=f"X's token endpoint gave no usable answer for {TOKEN_RETRY_SECONDS // 60} minutes. Run the "
                 "sync again later.",
-                internal_message=f"Token refresh failed after retries: {type(last_failure).__name__}",
+                internal_message=f"Token refresh failed after retries: {type(last_failure).__name__}: {last_failure}",
                 failure_type=FailureType.transient_error,
             ) from None
 
-    @_retried
+    @backoff.on_exception(
+        backoff.expo,
+        (_TokenAnswerUnusable, requests.ConnectionError, requests.Timeout),
+        max_time=lambda: TOKEN_RETRY_SECONDS,  # read at each refresh, so that a test can shorten it
+        on_backoff=lambda details: logger.info(
+            f"X's token endpoint failed ({details['exception']}); retrying in {details['wait']:.1f} s."
+        ),
+    )
     def _make_handled_request(self) -> Mapping[str, Any]:
         response = requests.post(
             self.get_token_refresh_endpoint(),  # type: ignore[arg-type]  # always set for this authenticator
             data=self.build_refresh_request_body(),
             headers=self.build_refresh_request_headers(),
             timeout=REQUEST_TIMEOUT,
+            auth=NoCredentials(),  # a ~/.netrc entry for X's host would replace the Basic header
         )
         self._log_response(response)
         if response.status_code == 429 or response.status_code >= 500:

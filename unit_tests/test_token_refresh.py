@@ -9,6 +9,7 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_x_organic_analytics import auth
+from source_x_organic_analytics.secret_filter import basic_auth_value
 
 from .conftest import TOKEN_URL, account, all_text, make_config, oauth2_credentials
 from .test_auth import control_messages
@@ -58,3 +59,16 @@ def test_a_token_endpoint_that_never_answers_usably_ends_in_a_transient_error(fa
     assert error.failure_type.value == "transient_error"
     assert "X's token endpoint gave no usable answer" in error.message
     assert "refresh-SECRET-1" not in all_text(output, capsys.readouterr().out)
+
+
+def test_a_netrc_entry_for_the_token_host_does_not_replace_the_client_credentials(
+    fake_x, source, monkeypatch, tmp_path
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.test login someone password else\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    fake_x.accounts = [account("abc1")]
+    token = fake_x.mocker.post(TOKEN_URL, json={**NEW_TOKENS, "expires_in": 7200})
+    read(source, make_config(credentials=oauth2_credentials()), CATALOG)
+
+    assert token.last_request.headers["Authorization"] == "Basic " + basic_auth_value("client-abc", "client-SECRET-def")
