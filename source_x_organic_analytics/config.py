@@ -73,8 +73,7 @@ def validate_credentials(credentials: Mapping[str, Any]) -> None:
     """Refuse a credential with surrounding whitespace or a control character, before any request is sent.
 
     A copy-paste easily adds a trailing line break, and such a token does not merely fail at X: http.client refuses the
-    header and quotes it in its exception, escaped, in a form the secret filter would not know. The message names the
-    field and never the value.
+    header and quotes the token, escaped, in its exception. The message names the field and never the value.
     """
     for field in CREDENTIAL_FIELDS[credentials["auth_type"]]:
         value = credentials.get(field)
