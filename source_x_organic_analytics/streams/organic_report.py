@@ -25,6 +25,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from ..config import config_error
 from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
@@ -482,9 +483,14 @@ class OrganicReport(AccountStream):
         )
         try:
             raise_for_v2_problem(response)
-        except V2RangeError:
+        except V2RangeError as error:
             if window.days == 1:
-                raise
+                # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
+                raise config_error(
+                    f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
+                    "(how long it keeps them is undocumented). Set `start_date` to a later day, or set "
+                    "`metrics_source` to `ads_api` to read older days from the Ads API."
+                ) from None
             middle = window.first + (window.last - window.first) // 2
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
             halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
