@@ -25,7 +25,8 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, expecting_x_shape, metric_value, required_id, response_json
+from ..config import config_error
+from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -284,13 +285,12 @@ class OrganicReport(AccountStream):
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
+        name = account.get("timezone") or "UTC"
         try:
-            return ZoneInfo(account.get("timezone") or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise AirbyteTracedException(
-                message=f"Ads account {account['id']} has a time zone this system does not know: "
-                f"{account.get('timezone')!r}.",
-                failure_type=FailureType.system_error,
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise AccountDataError(
+                account["id"], "timezone", name, "is not a time zone this system knows (its days cannot be placed)"
             ) from None
 
     @staticmethod
@@ -298,7 +298,12 @@ class OrganicReport(AccountStream):
         switched = account.get("timezone_switch_at")
         if not switched:
             return None
-        return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        try:
+            return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        except ValueError:
+            raise AccountDataError(
+                account["id"], "timezone_switch_at", switched, "is not a date-time (its report would have a gap)"
+            ) from None
 
     # -- reading one window ---------------------------------------------------------------------------------------
 
@@ -478,9 +483,14 @@ class OrganicReport(AccountStream):
         )
         try:
             raise_for_v2_problem(response)
-        except V2RangeError:
+        except V2RangeError as error:
             if window.days == 1:
-                raise
+                # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
+                raise config_error(
+                    f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
+                    "(how long it keeps them is undocumented). Set `start_date` to a later day, or set "
+                    "`metrics_source` to `ads_api` to read older days from the Ads API."
+                ) from None
             middle = window.first + (window.last - window.first) // 2
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
             halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
