@@ -21,6 +21,12 @@ MAX_LOOKBACK_DAYS = 30
 DEFAULT_NUM_WORKERS = 3
 MAX_NUM_WORKERS = 10
 
+# The secret fields of each auth method (the spec marks them airbyte_secret).
+CREDENTIAL_FIELDS = {
+    "oauth2.0": ("client_id", "client_secret", "refresh_token", "access_token"),
+    "oauth1.0a": ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+}
+
 # Ads account ids are short base-36 strings ("18ce54d4x5t"); anything else would only fail later, on X's side.
 _ACCOUNT_ID = re.compile(r"^[0-9a-z]{1,32}$")
 
@@ -63,6 +69,32 @@ def _parse_date(config: Mapping[str, Any], field: str) -> date | None:
         raise config_error(f"`{field}` must be a date written YYYY-MM-DD; got {value!r}.") from None
 
 
+def validate_credentials(credentials: Mapping[str, Any]) -> None:
+    """Refuse a credential with surrounding whitespace or a control character, before any request is sent.
+
+    A copy-paste easily adds a trailing line break, and such a token does not merely fail at X: http.client refuses the
+    header and quotes the token, escaped, in its exception. The message names the field and never the value.
+    """
+    for field in CREDENTIAL_FIELDS[credentials["auth_type"]]:
+        value = credentials.get(field)
+        if not isinstance(value, str):
+            continue  # absent or empty: the spec check and the authenticator say which field is missing
+        flaw = _credential_flaw(value)
+        if flaw:
+            raise config_error(
+                f"`credentials.{field}` {flaw}, which copying it often adds. Paste the value again without it "
+                "(it is not shown here because it is secret)."
+            )
+
+
+def _credential_flaw(value: str) -> str | None:
+    if value != value.strip():
+        return "starts or ends with whitespace (a space, tab or line break)"
+    if not value.isprintable():
+        return "contains a control or invisible character"
+    return None
+
+
 def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfig:
     """Validate the raw config; `today` (UTC) is injectable so that the defaults are testable."""
     today = today or utc_today()
@@ -71,6 +103,7 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         raise config_error(
             "`credentials.auth_type` must be `oauth2.0` or `oauth1.0a`: choose an authentication method."
         )
+    validate_credentials(credentials)
 
     raw_ids = config.get("account_ids") or []
     if not isinstance(raw_ids, list):

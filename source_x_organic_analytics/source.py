@@ -14,6 +14,7 @@ from airbyte_cdk.sources.streams import Stream
 from .auth import build_authenticator
 from .config import config_error, parse_config
 from .context import SyncContext, utc_now
+from .secret_filter import mask_credentials
 from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
 from .streams.tweets import TimelineCache
@@ -28,6 +29,8 @@ class SourceXOrganicAnalytics(AbstractSource):
         self._clock = clock
 
     def _context(self, config: Mapping[str, Any]) -> tuple[SyncContext, Tweets]:
+        # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
+        mask_credentials(config.get("credentials"))
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
         context = SyncContext(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]

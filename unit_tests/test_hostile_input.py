@@ -1,7 +1,7 @@
 """Hostile input: arbitrary configs and malformed X answers must end in correct records or in an error that says
 what happened, never in a bare Python exception.
 
-Hypothesis generates the inputs (derandomized, so a run is repeatable and a strict xfail stays strict); each known
+Hypothesis generates the inputs (derandomized, so a run is repeatable); each known
 connector bug also has a test with hypothesis's minimal example, so that its fix shows up on its own.
 """
 
@@ -451,10 +451,6 @@ def test_stats_hostile_answers_give_correct_records_or_a_clear_error(body):
 # ----------------------------------------------------------------------------- minimal examples of known bugs
 
 
-def _xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 @pytest.mark.parametrize(
     "stream, url, body",
     [
@@ -656,10 +652,6 @@ def test_every_api_request_carries_a_finite_timeout():
     assert [r.url for r in history if r.timeout is None] == []
 
 
-@_xfail(
-    "the OAuth 2.0 token refresh (airbyte-cdk AbstractOauth2Authenticator._make_handled_request, requests.request "
-    "without timeout) has none: a stalled token endpoint hangs the sync forever"
-)
 def test_the_token_refresh_request_carries_a_finite_timeout():
     with rm.Mocker() as mocker:
         fake = FakeX(mocker).install()
