@@ -65,6 +65,8 @@ def test_credentials_that_read_no_account(fake_x, source, tmp_path):
         ({"start_date": "2026-11-20", "end_date": "2026-11-01"}, "`end_date`"),
         ({"start_date": "2099-01-01", "end_date": None}, "`start_date`"),
         ({"account_ids": ["Not An Id"]}, "`account_ids`"),
+        ({"start_date": "0001-01-01"}, "`start_date`"),  # once a crash in an east-of-UTC account's time zone math
+        ({"api_base_url": "http://ads-api.x.com"}, "`api_base_url` must use https"),
     ],
 )
 def test_bad_config_fails_naming_the_field_without_calling_x(fake_x, source, tmp_path, overrides, field):
