@@ -38,15 +38,9 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context, _ = self._context(config)
-        readable = context.accounts.all_readable_ids()  # one cheap call that proves the credentials work
-        missing = [a for a in context.config.account_ids if a not in readable]
-        if missing:
-            raise config_error(
-                f"These credentials cannot read the ads account(s) {', '.join(missing)} in `account_ids`. "
-                f"Accounts they can read: {', '.join(readable) or 'none'}. Fix the id, or ask an admin of the account "
-                "to give your X user at least the Analyst role."
-            )
-        if not readable:
+        # Reads each configured account by its id (or lists all when none is configured): proves the credentials.
+        context.accounts.raise_for_missing()
+        if not context.accounts.readable():
             raise config_error(
                 "These credentials can read no ads account. Sign in with an X user that has at least the Analyst "
                 "role on an ads account (ads.x.com → Account access)."
@@ -55,7 +49,7 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context, tweets = self._context(config)
-        return [Accounts(context, context.config.account_ids), tweets, OrganicReport(context), ScheduledTweets(context)]
+        return [Accounts(context), tweets, OrganicReport(context), ScheduledTweets(context)]
 
     def read(
         self,
