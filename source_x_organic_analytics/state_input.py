@@ -23,9 +23,7 @@ def usable_state(raw: Any, log: Log) -> list[AirbyteStateMessage]:
     if isinstance(raw, Mapping):
         raw = [raw] if "type" in raw else _from_legacy(raw, log)
     if not isinstance(raw, list):
-        log(
-            f"Ignoring the saved state: a {type(raw).__name__}, not a list of state messages. Every stream starts over."
-        )
+        log(f"Ignoring the saved state: a {type(raw).__name__}, not a list of state messages. All streams start over.")
         return []
     messages = []
     for item in raw:
