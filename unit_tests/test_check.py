@@ -104,3 +104,11 @@ def test_bad_config_fails_naming_the_field_without_calling_x(fake_x, source, tmp
     status, _ = run_check(source, make_config(**overrides), tmp_path)
     assert status["status"] == "FAILED" and field in status["message"]
     assert fake_x.mocker.request_history == []
+
+
+def test_an_unreadable_account_is_still_named_when_listing_the_readable_ones_fails(accounts, source, tmp_path):
+    accounts.mocker.get(f"{BASE}/12/accounts", status_code=400, json=error_body("INVALID_PARAMETER", "nope"))
+    status, _ = run_check(source, make_config(account_ids=["abc1", "zzz9"]), tmp_path)
+    assert status["status"] == "FAILED"
+    assert "cannot read the ads account(s) zzz9 in `account_ids`" in status["message"]
+    assert "Listing the accounts they can read failed too" in status["message"]
