@@ -97,6 +97,7 @@ class FakeX:
         self.mocker.get(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._job_status)
         self.mocker.get(re.compile(r"https://ton.test/jobs/(\w+).json.gz"), content=self._job_file)
         self.mocker.get(f"{BASE}/12/accounts", json=self._accounts)
+        self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)(\?|$)"), json=self._account)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/tweets"), json=self._tweets)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/scheduled_tweets"), json=self._scheduled)
         self.mocker.get(re.compile(rf"{BASE}/12/stats/accounts/(\w+)"), json=self._stats)
@@ -119,6 +120,19 @@ class FakeX:
         wanted = params.get("account_ids")
         items = [a for a in self.accounts if not wanted or a["id"] in wanted.split(",")]
         return self._page(items, request, 200)
+
+    def _account(self, request, context) -> dict[str, Any]:
+        """`GET /12/accounts/{id}`: like X, a deleted or unknown account is a 403 ACCOUNT_NOT_FOUND."""
+        account_id = self._account_of(request)
+        found = [a for a in self.accounts if a["id"] == account_id and not a.get("deleted")]
+        if not found:
+            context.status_code = 403
+            return error_body("ACCOUNT_NOT_FOUND", f"User 42 is not authorized to access account {account_id}")
+        return {"request": {"params": {}}, "data": found[0]}
+
+    def listings(self) -> list[Any]:
+        """The `GET /12/accounts` requests made: X allows a user 5 per 15 minutes."""
+        return [r for r in self.mocker.request_history if r.path == "/12/accounts"]
 
     def _account_of(self, request) -> str:
         return re.search(r"/accounts/(\w+)", request.path).group(1)

@@ -93,9 +93,12 @@ def eligible_ids(timeline: list[TimelineTweet], window: DayWindow) -> list[str]:
     return [t.id for t in timeline if t.created_at < window.end]
 
 
-def sanitize_state(state: Any, today: date | None, log: list[str] | None = None) -> dict[str, dict[str, str]]:
+def sanitize_state(
+    state: Any, today: date | None, log: list[str] | None = None, end_date: date | None = None
+) -> dict[str, dict[str, str]]:
     """Keep each `{"<account_id>": {"date": "YYYY-MM-DD"}}` entry that makes sense: a malformed one is dropped
-    (that account restarts at `start_date`) and a future date is clamped to `today`. Accounts no longer configured
+    (that account restarts at `start_date`) and a future date is clamped to `today`, or to `end_date` when that is
+    earlier, so that no state is written back beyond the days this connection reads. Accounts no longer configured
     keep their entry, so adding them back later resumes where they were."""
     log = log if log is not None else []
     if not isinstance(state, Mapping):
@@ -111,8 +114,9 @@ def sanitize_state(state: Any, today: date | None, log: list[str] | None = None)
             log.append(f"Ignoring organic_report state {account_id!r}: {entry!r} is not {{'date': 'YYYY-MM-DD'}}.")
             continue
         if today is not None and saved > today:
-            log.append(f"organic_report state of {account_id} is in the future ({saved}); treating it as {today}.")
-            saved = today
+            clamped = min(today, end_date or today)
+            log.append(f"organic_report state of {account_id} is in the future ({saved}); treating it as {clamped}.")
+            saved = clamped
         clean[str(account_id)] = {"date": saved.isoformat()}
     return clean
 
@@ -233,7 +237,8 @@ class OrganicReport(AccountStream):
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         notes: list[str] = []
-        self._state = sanitize_state(value, today=self.context.clock().date() + timedelta(days=1), log=notes)
+        tomorrow = self.context.clock().date() + timedelta(days=1)
+        self._state = sanitize_state(value, today=tomorrow, log=notes, end_date=self.context.config.end_date)
         for note in notes:
             self.logger.warning(note)
 
