@@ -4,10 +4,11 @@ stream with a transient error that says when X allows the next request, and absu
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import datetime, timezone
 from email.utils import format_datetime
 
 import pytest
@@ -27,8 +28,9 @@ from source_x_organic_analytics.errors import (
     retry_wait_seconds,
     wait_asked_by_x,
 )
+from source_x_organic_analytics.streams.organic_report import OrganicReport
 
-from .conftest import FROZEN_NOW, SCHEDULED, account, make_config, x_answer
+from .conftest import BASE, FROZEN_NOW, SCHEDULED, account, make_config, tweet, x_answer
 
 DAY = 86_400
 A_DAY_AHEAD = "2027-01-16 08:00:00 UTC"  # FROZEN_NOW + DAY
@@ -204,3 +206,31 @@ def test_a_429_whose_reset_is_a_day_ahead_is_not_slept(fake_x, source, sleeps):
     output = read(source, make_config(), scheduled_catalog())
     assert sleeps() == []
     assert f"before {A_DAY_AHEAD}" in output.errors[0].trace.error.message
+
+
+def test_a_budget_spent_until_a_day_ahead_ends_organic_report_after_the_last_complete_window(
+    fake_x, source, sleeps, monkeypatch
+):
+    monkeypatch.setattr(OrganicReport, "async_after_days", 10_000)  # two synchronous 7-day windows
+    fake_x.accounts = [account("abc1")]
+    fake_x.tweets = {"abc1": [tweet(1000 + i, datetime(2026, 1, 1, tzinfo=timezone.utc)) for i in range(45)]}
+
+    def stats(request, context):
+        body = fake_x._stats(request, context)
+        if len(fake_x.stats_calls) == 3:  # the first window's last batch: X says the budget is spent for a day
+            context.headers.update({"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(FROZEN_NOW + DAY))})
+        return body
+
+    fake_x.mocker.get(re.compile(rf"{BASE}/12/stats/accounts/(\w+)"), json=stats)
+    config = make_config(start_date="2026-11-10", end_date="2026-11-23")
+    catalog = CatalogBuilder().with_stream("organic_report", SyncMode.incremental).build()
+    outputs = []
+    finished = in_thread(lambda: outputs.append(read(source, config, catalog)))
+    assert finished(30) is None and outputs, "the sync did not end: it waited for the announced reset"
+    output = outputs[0]
+    assert len(fake_x.stats_calls) == 3 and sleeps() == []
+    message = output.errors[0].trace.error.message
+    assert f"before {A_DAY_AHEAD}" in message and "budget is spent" in message
+    assert {r.record.data["date"] for r in output.records} <= {f"2026-11-{day}" for day in range(10, 17)}
+    states = [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    assert states and states[-1] == {"abc1": {"date": "2026-11-16"}}  # the first window, not the refused one
