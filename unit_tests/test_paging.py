@@ -94,3 +94,13 @@ def test_empty_pages_under_new_cursors_stop_at_the_hard_cap(fake_x, source, monk
     output = read(source, make_config(), catalog("scheduled_tweets"))
     assert len(fake_x.mocker.request_history) == 1 + 5
     assert "it handed 5 pages" in output.errors[0].trace.error.message
+
+
+def test_an_account_whose_paging_does_not_end_is_skipped_and_the_others_are_read(fake_x, source):
+    fake_x.accounts = [account("abc1"), account("def2")]
+    fake_x.tweets = {"def2": [tweet(7, CREATED), tweet(8, CREATED)]}
+    fake_x.mocker.get(TWEETS, json=fresh_cursors(the_same_page_forever))
+    output = read(source, make_config(), catalog("tweets"))
+    assert sorted(r["id"] for r in as_dicts(output)) == ["1", "2", "7", "8"]
+    error = output.errors[0].trace.error
+    assert "ads account abc1" in error.message and "def2" not in error.message

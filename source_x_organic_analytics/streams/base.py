@@ -48,7 +48,7 @@ class PaginationLoopError(AirbyteTracedException):
 
 class EndlessPagingError(PaginationLoopError):
     """X's paging of one listing would not end; `account_id` (None for a listing of no account) names whose read
-    stopped, so that the other accounts can still be read."""
+    stopped."""
 
     def __init__(self, account_id: str | None, endpoint: str, why: str):
         whose = f"ads account {account_id}" if account_id else "it"
@@ -60,6 +60,10 @@ class EndlessPagingError(PaginationLoopError):
         super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
         self.account_id = account_id
         self.endpoint = endpoint
+
+
+class AccountEndlessPagingError(EndlessPagingError, AccountProblem):
+    """Endless paging of one ads account's listing: only that account is skipped, the others are still read."""
 
 
 class PageGuard:
@@ -105,7 +109,8 @@ class PageGuard:
             self._stop(f"it handed {self._pages} pages, more than any real listing has")
 
     def _stop(self, why: str) -> None:
-        raise EndlessPagingError(self._account_id, self._endpoint, why)
+        error = AccountEndlessPagingError if self._account_id else EndlessPagingError
+        raise error(self._account_id, self._endpoint, why)
 
 
 class XAdsStream(HttpStream, ABC):
