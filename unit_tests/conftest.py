@@ -10,14 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import requests
 import requests_mock as rm
 
 from source_x_organic_analytics import SourceXOrganicAnalytics
 
 BASE = "https://ads-api.test"
+SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
+FROZEN_NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the clock of the `sleeps` fixture
 TOKEN_URL = "https://api.test/2/oauth2/token"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
@@ -189,6 +193,27 @@ class FakeX:
 def fake_x():
     with rm.Mocker() as mocker:
         yield FakeX(mocker).install()
+
+
+@pytest.fixture
+def sleeps():
+    """Records every wait instead of sleeping; the clock is frozen so waits are exact."""
+    with (
+        mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as user_sleep,
+        mock.patch("time.sleep") as other_sleep,
+        mock.patch("source_x_organic_analytics.errors.time.time", return_value=FROZEN_NOW),
+    ):
+        # backoff itself sleeps 0 s between tries of a user-defined wait; only real waits count.
+        yield lambda: [c.args[0] for c in user_sleep.call_args_list + other_sleep.call_args_list if c.args[0]]
+
+
+def x_answer(status: int, headers: dict[str, str], url: str = f"{BASE}/12/accounts/abc1/tweets") -> requests.Response:
+    """An answer of X's to a GET of `url`, without a body."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response.request = requests.Request("GET", url).prepare()
+    return response
 
 
 @pytest.fixture
