@@ -207,7 +207,9 @@ class OrganicReport(AccountStream):
         self._estimated: dict[str, int] = {}
         self._schedules: dict[str, Schedule | None] = {}
         self._planned_ahead: set[str] = set()
-        self._use_v2 = context.config.metrics_source == "x_api_v2"
+        self._use_v2 = context.config.metrics_source == "x_api_v2" or context.config.v2_mode
+        # x_api_v2 mode has no Ads API day convention to follow: its days are the calendar days of `timezone`.
+        self._calendar_zone = ZoneInfo(context.config.timezone) if context.config.v2_mode else None
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
         self._jobs = StatsJobs(self.call, self._pool, context.config.num_workers, self.logger)
@@ -351,8 +353,10 @@ class OrganicReport(AccountStream):
             self._state[account_id] = {"date": last.isoformat()}
 
     def _convention(self, account_id: str) -> DayConvention:
-        """How the account's day windows are written in this sync: today's offset, unless X refused it."""
-        return self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
+        """How the account's day windows are written in this sync: today's offset, unless X refused it; in
+        x_api_v2 mode, local midnights with each day's own offset (calendar days)."""
+        default = DayConvention.DAY_OFFSET if self._calendar_zone else DayConvention.TODAY_OFFSET
+        return self._conventions.get(account_id, default)
 
     def _window_maker(self, account: Mapping[str, Any]) -> WindowMaker:
         tz, now, convention = self._timezone(account), self.context.clock(), self._convention(account["id"])
@@ -486,6 +490,7 @@ class OrganicReport(AccountStream):
         response = self.send_gated(
             "GET", f"{self.context.config.x_api_base_url}/2/tweets/analytics", v2_params(window, batch)
         )
+        self.context.v2_usage.add_analytics_request()
         try:
             raise_for_v2_problem(response)
         except V2RangeError as error:
@@ -500,7 +505,7 @@ class OrganicReport(AccountStream):
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
             halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
             return [r for half in halves for r in self._v2_records(account_id, half, windows, batch)]
-        return list(v2_day_records(response_json(response), window, account_id))
+        return list(v2_day_records(response_json(response), window, account_id, self._calendar_zone))
 
     @staticmethod
     def _stats_params(window: DayWindow) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -53,10 +54,8 @@ def v2_params(window: DayWindow, tweet_ids: list[str]) -> dict[str, str]:
     }
 
 
-def raise_for_v2_problem(response: requests.Response) -> None:
-    """v2 errors are problem objects (`title`, `detail`, `type`), not the Ads API's `errors` list."""
-    if response.ok:
-        return
+def v2_problem(response: requests.Response) -> tuple[XErrorDetail, Mapping[str, Any]]:
+    """v2 errors are problem objects (`title`, `detail`, `type`, `reason`), not the Ads API's `errors` list."""
     try:
         problem = response.json()
     except ValueError:
@@ -64,7 +63,14 @@ def raise_for_v2_problem(response: requests.Response) -> None:
     problem = problem if isinstance(problem, Mapping) else {}
     title, detail = str(problem.get("title") or response.reason), str(problem.get("detail") or "")
     code = str(problem.get("reason") or problem.get("type") or title)
-    error = XErrorDetail(status=response.status_code, code=code, message=f"{title}: {detail}".strip(": "))
+    return XErrorDetail(status=response.status_code, code=code, message=f"{title}: {detail}".strip(": ")), problem
+
+
+def raise_for_v2_problem(response: requests.Response) -> None:
+    if response.ok:
+        return
+    error, problem = v2_problem(response)
+    detail = str(problem.get("detail") or "")
     if response.status_code == 403 and problem.get("reason") == "client-not-enrolled":
         raise XApiError(
             error,
@@ -81,21 +87,32 @@ def raise_for_v2_problem(response: requests.Response) -> None:
     )
 
 
-def v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
-    """Sum each tweet's hourly buckets into the window's days; emit the days with any non-zero metric."""
+def v2_day_records(
+    body: Mapping[str, Any], window: DayWindow, account_id: str, calendar_zone: ZoneInfo | None = None
+) -> Iterator[dict[str, Any]]:
+    """Sum each tweet's hourly buckets into the window's days; emit the days with any non-zero metric. Without a
+    `calendar_zone` a day is the 24 hours from its start in `window` (the Ads API's days); with one, a bucket belongs
+    to the calendar day of its start in that zone (x_api_v2 mode: a DST day sums 23 or 25 buckets)."""
     with expecting_x_shape(f"the post analytics of account {account_id} for {window.first}..{window.last}"):
-        records = list(_v2_day_records(body, window, account_id))
+        records = list(_v2_day_records(body, window, account_id, calendar_zone))
     yield from records
 
 
-def _v2_day_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> Iterator[dict[str, Any]]:
-    day = timedelta(days=1)
+def _day_index(start: datetime, window: DayWindow, calendar_zone: ZoneInfo | None) -> int:
+    if calendar_zone is None:
+        return (start - window.start) // timedelta(days=1)
+    return (start.astimezone(calendar_zone).date() - window.first).days
+
+
+def _v2_day_records(
+    body: Mapping[str, Any], window: DayWindow, account_id: str, calendar_zone: ZoneInfo | None
+) -> Iterator[dict[str, Any]]:
     for item in body.get("data") or []:
         tweet_id = required_id(item, "id")
         days: dict[int, dict[str, int]] = {}
         for bucket in item.get("timestamped_metrics") or []:
             start = datetime.fromisoformat(str(bucket["timestamp"]).replace("Z", "+00:00"))
-            index = (start - window.start) // day
+            index = _day_index(start, window, calendar_zone)
             if not 0 <= index < window.days:
                 continue
             totals = days.setdefault(index, dict.fromkeys(V2_TO_COLUMN.values(), 0))

@@ -1,0 +1,193 @@
+"""`api: x_api_v2`: accounts, tweets and organic_report from X API v2 only, against the emulator and its truth.
+
+"Me" is the brand user of the emulator's first account (see x_emulator/v2_users.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from integration_tests import e2e_support as e2e
+from integration_tests.x_emulator import EmulatorServer, build_dataset, v2_users
+from integration_tests.x_emulator.timerules import hour_index, now_hour
+from integration_tests.x_emulator.v2 import v2_bucket_sums
+
+NOW = e2e.current_hour() - dt.timedelta(hours=1)  # never ahead of the connector's own clock (see test_end_to_end)
+TODAY = NOW.date()
+ZONE = "Europe/Berlin"
+V2_STREAMS = ["accounts", "tweets", "organic_report"]
+ADS_API_PREFIX = "/12/"
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return build_dataset(today=TODAY)
+
+
+def v2_config(emu: EmulatorServer, oauth: str, **kw) -> dict:
+    return e2e.config_for(emu, oauth, api="x_api_v2", x_api_base_url=emu.base_url, timezone=ZONE, **kw)
+
+
+def me(emu: EmulatorServer):
+    return emu.ds.account(emu.v2_me_account_id)
+
+
+def report(run: e2e.CliRun) -> dict:
+    return {(r["account_id"], r["tweet_id"], r["date"]): r for r in run.records("organic_report")}
+
+
+def assert_report_equals(records: dict, expected: dict) -> None:
+    assert records.keys() == expected.keys()
+    assert expected, "an empty truth proves nothing"
+    for key, values in expected.items():
+        for column, value in values.items():
+            assert (records[key].get(column) or 0) == value, (key, column)
+        assert records[key].get("video_total_views") is None  # v2's media_views never stands in for it
+
+
+def request_paths(emu: EmulatorServer) -> Counter:
+    return Counter(r.path for r in emu.requests)
+
+
+@pytest.mark.parametrize("oauth", ["oauth1.0a", "oauth2.0"])
+def test_a_v2_sync_of_every_offered_stream_equals_the_truth_without_one_ads_api_request(ds, oauth, tmp_path):
+    start = TODAY - dt.timedelta(days=20)
+    with EmulatorServer(ds, now=NOW) as emu:
+        run = e2e.run_cli(tmp_path, "read", v2_config(emu, oauth, start_date=start), e2e.catalog(V2_STREAMS))
+        paths = request_paths(emu)
+        user = me(emu)
+    assert run.returncode == 0, run.describe()
+    assert [p for p in paths if p.startswith(ADS_API_PREFIX)] == []
+    posts = v2_users.timeline(ds, user)
+    # One users/me, each post read once (100 a page), and nothing else but the analytics and the token.
+    assert paths[f"/2/users/{user.full_user.id}/tweets"] == math.ceil(len(posts) / 100)
+    assert paths["/2/users/me"] == 1
+
+    assert run.records("accounts") == e2e.without_nulls(v2_users.truth_accounts(user, ZONE))
+    assert run.records("tweets") == [e2e.without_nulls(t) for t in v2_users.truth_tweets(ds, user)]
+    local_today = e2e.local_today(ZONE)
+    expected = v2_users.truth_organic_report(ds, user, start, local_today, ZONE, NOW)
+    assert_report_equals(report(run), expected)
+    assert run.final_stream_state("organic_report") == {str(user.full_user.id): {"date": local_today.isoformat()}}
+    usage = [m["log"]["message"] for m in run.of_type("LOG") if "X API v2 usage" in m["log"]["message"]]
+    assert usage == [
+        f"X API v2 usage of this sync: {len(posts)} posts read from the user timeline, "
+        f"{paths['/2/tweets/analytics']} post analytics requests (GET /2/tweets/analytics)."
+    ]
+
+
+def test_two_incremental_syncs_reread_the_lookback_in_calendar_days(ds, tmp_path):
+    start = TODAY - dt.timedelta(days=10)
+    catalog = e2e.catalog(["organic_report"], sync_mode="incremental")
+    local_today = e2e.local_today(ZONE)
+    with EmulatorServer(ds, now=NOW) as emu:
+        config = v2_config(emu, "oauth1.0a", start_date=start)
+        first = e2e.run_cli(tmp_path / "1", "read", config, catalog)
+        seen = len(emu.requests)
+        second = e2e.run_cli(
+            tmp_path / "2", "read", config, catalog, e2e.state_input(first.final_stream_state("organic_report"))
+        )
+        analytics = [r for r in emu.requests.snapshot()[seen:] if r.path == "/2/tweets/analytics"]
+        user = me(emu)
+    assert first.returncode == 0 and second.returncode == 0, first.describe() + second.describe()
+    state = {str(user.full_user.id): {"date": local_today.isoformat()}}
+    assert first.final_stream_state("organic_report") == state
+    assert second.final_stream_state("organic_report") == state
+    resumed = local_today - dt.timedelta(days=3)  # the default look-back
+    midnight = dt.datetime.combine(resumed, dt.time(0), tzinfo=ZoneInfo(ZONE))
+    assert {r.query["start_time"] for r in analytics} == {e2e.x_time(midnight)}
+    assert_report_equals(report(second), v2_users.truth_organic_report(ds, user, resumed, local_today, ZONE, NOW))
+
+
+def last_dst_change(zone: str, before: dt.date) -> tuple[dt.date, int]:
+    """The latest day before `before` whose length in `zone` is not 24 hours, and its length in hours."""
+    tz = ZoneInfo(zone)
+    day = before
+    while True:
+        day -= dt.timedelta(days=1)
+        begins = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        ends = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+        # Aware datetimes of one zone subtract by wall clock: the timestamps give the real length.
+        hours = int(ends.timestamp() - begins.timestamp()) // 3600
+        if hours != 24:
+            return day, hours
+
+
+def test_a_dst_day_row_sums_that_calendar_days_23_or_25_hourly_buckets(ds, tmp_path):
+    day, hours = last_dst_change(ZONE, TODAY - dt.timedelta(days=2))
+    with EmulatorServer(ds, now=NOW) as emu:
+        config = v2_config(emu, "oauth2.0", start_date=day - dt.timedelta(days=1), end_date=day + dt.timedelta(days=1))
+        run = e2e.run_cli(tmp_path, "read", config, e2e.catalog(["organic_report"]))
+        user = me(emu)
+    assert run.returncode == 0, run.describe()
+    tz = ZoneInfo(ZONE)
+    h0 = hour_index(dt.datetime.combine(day, dt.time(0), tzinfo=tz))
+    rows = {k: r for k, r in report(run).items() if k[2] == day.isoformat()}
+    assert rows, "no activity on the DST day: the test proves nothing"
+    for (_, tweet_id, _), row in rows.items():
+        tweet = ds.tweet_index[int(tweet_id)]
+        hourly = [v2_bucket_sums(tweet, h, h + 1, now_hour(NOW)) for h in range(h0, h0 + hours)]
+        assert row.get("impressions", 0) == sum(h["impressions"] for h in hourly), (tweet_id, hours)
+    expected = v2_users.truth_organic_report(
+        ds, user, day - dt.timedelta(days=1), day + dt.timedelta(days=1), ZONE, NOW
+    )
+    assert_report_equals(report(run), expected)
+
+
+def test_discover_offers_no_scheduled_tweets_in_v2_mode_only(ds, tmp_path):
+    with EmulatorServer(ds, now=NOW) as emu:
+        v2 = e2e.run_cli(tmp_path / "v2", "discover", v2_config(emu, "oauth1.0a"))
+        ads = e2e.run_cli(tmp_path / "ads", "discover", e2e.config_for(emu, "oauth1.0a"))
+    names = {
+        run_name: sorted(s["name"] for s in run.of_type("CATALOG")[0]["catalog"]["streams"])
+        for run_name, run in (("v2", v2), ("ads", ads))
+    }
+    assert names == {"v2": sorted(V2_STREAMS), "ads": sorted([*V2_STREAMS, "scheduled_tweets"])}
+
+
+def test_check_in_v2_mode_is_one_users_me_request(ds, tmp_path):
+    with EmulatorServer(ds, now=NOW) as emu:
+        run = e2e.run_cli(tmp_path, "check", v2_config(emu, "oauth1.0a"))
+        paths = request_paths(emu)
+    assert run.connection_status == {"status": "SUCCEEDED"}, run.describe()
+    assert paths == Counter({"/2/users/me": 1})
+
+
+@pytest.mark.parametrize(
+    ("oauth", "refusal", "phrases"),
+    [
+        ("oauth1.0a", "not_enrolled", ["client-not-enrolled", "Project", "X Developer Portal"]),
+        ("oauth2.0", "not_enrolled", ["client-not-enrolled", "Project", "X Developer Portal"]),
+        ("oauth2.0", "scope", ["`tweet.read users.read offline.access`", "refresh token"]),
+        ("oauth1.0a", "scope", ["Read permission", "access token and secret"]),
+    ],
+)
+def test_check_names_what_to_change_in_the_developer_portal(ds, oauth, refusal, phrases, tmp_path):
+    with EmulatorServer(ds, now=NOW, v2_enrolled=refusal != "not_enrolled") as emu:
+        emu.v2_users_forbidden = refusal == "scope"
+        run = e2e.run_cli(tmp_path, "check", v2_config(emu, oauth))
+        ads_calls = [r for r in emu.requests if r.path.startswith(ADS_API_PREFIX)]
+    status = run.connection_status
+    assert status is not None and status["status"] == "FAILED", run.describe()
+    for phrase in phrases:
+        assert phrase in status["message"]
+    assert ads_calls == []
+
+
+def test_a_timeline_at_the_cap_syncs_the_reachable_posts(ds, tmp_path):
+    """X serves only the most recent posts (3,200; lowered here): tweets and the report stop at the same ones."""
+    cap = 7
+    start = TODAY - dt.timedelta(days=30)
+    with EmulatorServer(ds, now=NOW) as emu:
+        emu.v2_timeline_cap = cap
+        run = e2e.run_cli(tmp_path, "read", v2_config(emu, "oauth1.0a", start_date=start), e2e.catalog(V2_STREAMS))
+        user = me(emu)
+    assert run.returncode == 0, run.describe()
+    assert run.records("tweets") == [e2e.without_nulls(t) for t in v2_users.truth_tweets(ds, user, cap)]
+    expected = v2_users.truth_organic_report(ds, user, start, e2e.local_today(ZONE), ZONE, NOW, cap)
+    assert_report_equals(report(run), expected)
