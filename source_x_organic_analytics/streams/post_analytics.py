@@ -1,7 +1,9 @@
-"""The X API v2 post analytics endpoint, the fallback when the Ads API refuses `entity=ORGANIC_TWEET`.
+"""The X API v2 post analytics endpoint: the source of organic metrics in `api: x_api_v2` mode, and the fallback when
+the Ads API refuses `entity=ORGANIC_TWEET`.
 
-`GET /2/tweets/analytics` answers hourly buckets per tweet; they are summed into the same account-local days the Ads
-API reports (24 hours from local midnight with today's UTC offset), so both sources give the same days.
+`GET /2/tweets/analytics` answers hourly buckets per tweet. As a fallback they are summed into the same account-local
+days the Ads API reports (24 hours from local midnight with today's UTC offset), so both sources give the same days;
+in x_api_v2 mode, into the calendar days of the configured `timezone`.
 """
 
 from __future__ import annotations
