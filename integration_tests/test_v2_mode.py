@@ -11,6 +11,8 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
+from requests_oauthlib import OAuth1
 
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, build_dataset, v2_users
@@ -191,3 +193,59 @@ def test_a_timeline_at_the_cap_syncs_the_reachable_posts(ds, tmp_path):
     assert run.records("tweets") == [e2e.without_nulls(t) for t in v2_users.truth_tweets(ds, user, cap)]
     expected = v2_users.truth_organic_report(ds, user, start, e2e.local_today(ZONE), ZONE, NOW, cap)
     assert_report_equals(report(run), expected)
+
+
+# ----------------------------------------------------------------------------- the emulator's v2 users endpoints
+
+
+def signed_get(emu: EmulatorServer, path: str, **params) -> dict:
+    c = emu.oauth1_config()["credentials"]
+    auth = OAuth1(c["consumer_key"], c["consumer_secret"], c["access_token"], c["access_token_secret"])
+    answer = requests.get(emu.base_url + path, params=params, auth=auth, timeout=10)
+    return {"status": answer.status_code, "body": answer.json(), "limit": answer.headers.get("x-rate-limit-limit")}
+
+
+def test_the_emulator_serves_me_with_the_fields_asked_and_users_me_limits(ds):
+    with EmulatorServer(ds, now=NOW) as emu:
+        plain = signed_get(emu, "/2/users/me")
+        rich = signed_get(emu, "/2/users/me", **{"user.fields": "created_at,location"})
+        user = me(emu).full_user
+    assert plain == {
+        "status": 200,
+        "body": {"data": {"id": str(user.id), "name": user.name, "username": user.screen_name}},
+        "limit": "75",
+    }
+    assert set(rich["body"]["data"]) == {"id", "name", "username", "created_at", "location"}
+
+
+def test_the_emulator_pages_the_timeline_to_its_cap_with_the_fields_asked(ds):
+    with EmulatorServer(ds, now=NOW) as emu:
+        emu.v2_timeline_cap = 12
+        path = f"/2/users/{me(emu).full_user.id}/tweets"
+        pages, token = [], None
+        while True:
+            params = {"max_results": 5, **({"pagination_token": token} if token else {})}
+            page = signed_get(emu, path, **params)
+            pages.append(page)
+            token = page["body"]["meta"].get("next_token")
+            if not token:
+                break
+        too_big = signed_get(emu, path, max_results=101)
+        unknown = signed_get(emu, path, count=5)
+        expected = [t.id_str for t in v2_users.timeline(ds, me(emu))[:12]]
+    assert [len(p["body"]["data"]) for p in pages] == [5, 5, 2]
+    assert [post["id"] for p in pages for post in p["body"]["data"]] == expected
+    assert all(set(post) == {"id", "text", "edit_history_tweet_ids"} for p in pages for post in p["body"]["data"])
+    assert pages[0]["limit"] == "900"
+    assert (too_big["status"], unknown["status"]) == (400, 400)
+
+
+def test_the_emulator_gives_private_metrics_for_posts_of_the_last_30_days_only(ds):
+    with EmulatorServer(ds, now=NOW) as emu:
+        path = f"/2/users/{me(emu).full_user.id}/tweets"
+        fields = {"tweet.fields": "created_at,organic_metrics,non_public_metrics", "max_results": 100}
+        posts = signed_get(emu, path, **fields)["body"]["data"]
+    recent = [p for p in posts if NOW - e2e.parse_x_time(p["created_at"][:19] + "Z") <= dt.timedelta(days=30)]
+    assert recent and len(recent) < len(posts), "the test needs posts on both sides of the 30 days"
+    assert all({"organic_metrics", "non_public_metrics"} <= set(p) for p in recent)
+    assert all("organic_metrics" not in p and "non_public_metrics" not in p for p in posts if p not in recent)
