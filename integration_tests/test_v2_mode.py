@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -62,6 +66,7 @@ def test_a_v2_sync_of_every_offered_stream_equals_the_truth_without_one_ads_api_
     with EmulatorServer(ds, now=NOW) as emu:
         run = e2e.run_cli(tmp_path, "read", v2_config(emu, oauth, start_date=start), e2e.catalog(V2_STREAMS))
         paths = request_paths(emu)
+        statuses = {r.status for r in emu.requests if r.path != "/2/oauth2/token"}
         user = me(emu)
     assert run.returncode == 0, run.describe()
     assert [p for p in paths if p.startswith(ADS_API_PREFIX)] == []
@@ -69,6 +74,7 @@ def test_a_v2_sync_of_every_offered_stream_equals_the_truth_without_one_ads_api_
     # One users/me, each post read once (100 a page), and nothing else but the analytics and the token.
     assert paths[f"/2/users/{user.full_user.id}/tweets"] == math.ceil(len(posts) / 100)
     assert paths["/2/users/me"] == 1
+    assert statuses == {200}  # no window refused and split: each request counts
 
     assert run.records("accounts") == e2e.without_nulls(v2_users.truth_accounts(user, ZONE))
     assert run.records("tweets") == [e2e.without_nulls(t) for t in v2_users.truth_tweets(ds, user)]
@@ -249,3 +255,23 @@ def test_the_emulator_gives_private_metrics_for_posts_of_the_last_30_days_only(d
     assert recent and len(recent) < len(posts), "the test needs posts on both sides of the 30 days"
     assert all({"organic_metrics", "non_public_metrics"} <= set(p) for p in recent)
     assert all("organic_metrics" not in p and "non_public_metrics" not in p for p in posts if p not in recent)
+
+
+def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_path):
+    env = {**os.environ, "DEMO_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "demo.run_demo", "--api", "x_api_v2"],
+        cwd=e2e.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Ads API (/12/...) requests: 0" in proc.stdout
+    assert "X API v2 usage of this sync:" in proc.stdout
+    with sqlite3.connect(tmp_path / "x_organic.sqlite") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = db.execute("SELECT count(*) FROM organic_report").fetchone()[0]
+    db.close()
+    assert tables == set(V2_STREAMS) and rows > 0

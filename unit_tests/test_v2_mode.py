@@ -14,7 +14,7 @@ from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.config import parse_config
 from source_x_organic_analytics.streams.post_analytics import v2_day_records
 from source_x_organic_analytics.streams.v2_user import TIMELINE_CAP, V2Tweets
-from source_x_organic_analytics.windows import DayConvention, day_window
+from source_x_organic_analytics.windows import DayConvention, chunk_local_days, day_window
 
 from .conftest import make_config
 
@@ -96,3 +96,17 @@ def test_a_timeline_that_reaches_the_cap_is_logged(requests_mock, caplog):
     assert any("limit of the 3,200 most recent posts" in r.message for r in caplog.records)
     assert "pagination_token=p31" in requests_mock.request_history[-1].url
     assert tweets.context.v2_usage.posts_read == TIMELINE_CAP
+
+
+def test_v2_windows_are_as_few_as_a_week_of_hours_allows_around_a_dst_change():
+    windows = list(chunk_local_days(date(2026, 10, 19), date(2026, 11, 8), BERLIN, 7 * 24))
+    # 2026-10-25 has 25 hours in Berlin: a window holding it can be six days long only (169 hours > 7 x 24).
+    assert windows == [
+        (date(2026, 10, 19), date(2026, 10, 24)),
+        (date(2026, 10, 25), date(2026, 10, 30)),
+        (date(2026, 10, 31), date(2026, 11, 6)),
+        (date(2026, 11, 7), date(2026, 11, 8)),
+    ]
+    # A 23-hour day fits in a week like any other.
+    spring = list(chunk_local_days(date(2026, 3, 23), date(2026, 4, 5), BERLIN, 7 * 24))
+    assert spring == [(date(2026, 3, 23), date(2026, 3, 29)), (date(2026, 3, 30), date(2026, 4, 5))]

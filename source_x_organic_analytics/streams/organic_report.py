@@ -34,6 +34,7 @@ from ..windows import (
     DayWindow,
     WindowMaker,
     chunk_days,
+    chunk_local_days,
     day_window,
     format_x_time,
     read_range,
@@ -281,14 +282,22 @@ class OrganicReport(AccountStream):
         span = read_range(config.start_date, config.end_date, today, saved_day, config.lookback_window_days)
         schedule = None
         if span is not None:
-            breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
-            # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays
-            # synchronous.
-            use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
-            size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
-            schedule = Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+            schedule = self._v2_schedule(span, tz) if self._calendar_zone else self._ads_schedule(span, account, tz)
         self._schedules[account["id"]] = schedule
         return schedule
+
+    def _ads_schedule(self, span: tuple[date, date], account: Mapping[str, Any], tz: ZoneInfo) -> Schedule:
+        breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
+        # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
+        use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
+        size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
+        return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+
+    @staticmethod
+    def _v2_schedule(span: tuple[date, date], tz: ZoneInfo) -> Schedule:
+        """x_api_v2 mode: windows of at most a week of hours (six days around a 25-hour day), each saved once read;
+        v2 has no jobs."""
+        return Schedule(span, False, list(chunk_local_days(span[0], span[1], tz, SYNC_WINDOW_DAYS * 24)))
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
