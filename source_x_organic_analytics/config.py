@@ -203,12 +203,25 @@ def _api_mode(config: Mapping[str, Any]) -> dict[str, str]:
         raise config_error(f"`api` must be one of {', '.join(API_MODES)}; got {api!r}.")
     zone = str(config.get("timezone") or "UTC")
     try:
-        ZoneInfo(zone)
+        tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise config_error(
             f"`timezone` must be an IANA time zone name such as Europe/Berlin or America/New_York; got {zone!r}."
         ) from None
+    if api == X_API_V2_MODE and not _whole_hour_offsets(tz):
+        raise config_error(
+            f"`timezone` {zone} is offset from UTC by a fraction of an hour, and X API v2 counts post analytics in "
+            "UTC hours, so its days cannot be cut at that zone's midnight. Choose a zone whose offset is whole hours "
+            "(such as UTC or a neighbouring zone)."
+        )
     return {"api": api, "timezone": zone}
+
+
+def _whole_hour_offsets(tz: ZoneInfo) -> bool:
+    """Whether the zone's UTC offset has been whole hours over the last year and a half (summer and winter)."""
+    now = datetime.now(timezone.utc)
+    instants = (now - timedelta(days=30 * n) for n in range(18))
+    return all((tz.utcoffset(instant) or timedelta(0)) % timedelta(hours=1) == timedelta(0) for instant in instants)
 
 
 def _base_url(config: Mapping[str, Any], field: str, default: str) -> str:

@@ -28,10 +28,18 @@ def test_api_defaults_to_ads_api_and_timezone_to_utc():
     assert (parsed.api, parsed.timezone, parsed.v2_mode) == ("ads_api", "UTC", False)
     parsed = parse_config(make_config(api="x_api_v2", timezone="Europe/Berlin"), today=TODAY)
     assert (parsed.api, parsed.timezone, parsed.v2_mode) == ("x_api_v2", "Europe/Berlin", True)
+    # Ignored in ads_api mode, where each ads account's zone decides.
+    assert parse_config(make_config(timezone="Asia/Kolkata"), today=TODAY).timezone == "Asia/Kolkata"
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"), [({"api": "graph_api"}, "`api`"), ({"timezone": "Mars/Olympus"}, "`timezone`")]
+    ("overrides", "field"),
+    [
+        ({"api": "graph_api"}, "`api`"),
+        ({"api": "x_api_v2", "timezone": "Mars/Olympus"}, "`timezone`"),
+        # X API v2 buckets are UTC hours: a +05:30 day cannot be made of them.
+        ({"api": "x_api_v2", "timezone": "Asia/Kolkata"}, "`timezone` Asia/Kolkata is offset"),
+    ],
 )
 def test_a_wrong_api_or_timezone_is_a_config_error_naming_the_field(overrides, field):
     with pytest.raises(AirbyteTracedException) as raised:
