@@ -65,17 +65,18 @@ def raise_for_v2_user_problem(response: requests.Response, auth_type: str) -> No
 class V2Stream(XAdsStream):
     """An X API v2 list endpoint: `{"data": ..., "meta": {"next_token": ...}}`, paged with `pagination_token`."""
 
+    # The query parameters of every page but the token.
+    fixed_params: Mapping[str, Any] = {}
+
     @property
     def url_base(self) -> str:
         return f"{self.context.config.x_api_base_url}/2/"
 
     def request_params(
-        self,
-        stream_state: Mapping[str, Any] | None,
-        stream_slice: Mapping[str, Any] | None = None,
-        next_page_token: Mapping[str, Any] | None = None,
+        self, stream_state: Mapping[str, Any] | None, next_page_token: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> MutableMapping[str, Any]:
-        return {"pagination_token": next_page_token["cursor"]} if next_page_token else {}
+        token = {"pagination_token": next_page_token["cursor"]} if next_page_token else {}
+        return {**self.fixed_params, **token}
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
         with expecting_x_shape(response.request.path_url):
@@ -99,12 +100,10 @@ class V2Me(V2Stream):
     """`GET /2/users/me`, as the one account-like record of the sync."""
 
     name = "accounts"
+    fixed_params = {"user.fields": USER_FIELDS}
 
     def path(self, **kwargs: Any) -> str:
         return "users/me"
-
-    def request_params(self, stream_state: Mapping[str, Any] | None, **kwargs: Any) -> MutableMapping[str, Any]:
-        return {"user.fields": USER_FIELDS}
 
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         fields = {key: item.get(key) for key in USER_FIELDS.split(",")}
@@ -188,19 +187,10 @@ class V2Tweets(V2Stream, Tweets):
     """The user's posts, newest first: they also give organic_report its post ids (each post is read once)."""
 
     name = "tweets"
+    fixed_params = {"max_results": V2_PAGE_SIZE, "tweet.fields": TWEET_FIELDS}
 
     def path(self, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
         return f"users/{(stream_slice or {})['account_id']}/tweets"
-
-    def request_params(
-        self,
-        stream_state: Mapping[str, Any] | None,
-        stream_slice: Mapping[str, Any] | None = None,
-        next_page_token: Mapping[str, Any] | None = None,
-    ) -> MutableMapping[str, Any]:
-        params = super().request_params(stream_state, stream_slice, next_page_token)
-        params.update({"max_results": V2_PAGE_SIZE, "tweet.fields": TWEET_FIELDS})
-        return params
 
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return v2_tweet_record(item, stream_slice["account_id"])
