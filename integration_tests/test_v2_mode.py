@@ -20,8 +20,9 @@ from requests_oauthlib import OAuth1
 
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, build_dataset, v2_users
+from integration_tests.x_emulator.server import _json
 from integration_tests.x_emulator.timerules import hour_index, now_hour
-from integration_tests.x_emulator.v2 import v2_bucket_sums
+from integration_tests.x_emulator.v2 import client_not_enrolled_body, v2_bucket_sums
 
 NOW = e2e.current_hour() - dt.timedelta(hours=1)  # never ahead of the connector's own clock (see test_end_to_end)
 TODAY = NOW.date()
@@ -275,3 +276,31 @@ def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_
         rows = db.execute("SELECT count(*) FROM organic_report").fetchone()[0]
     db.close()
     assert tables == set(V2_STREAMS) and rows > 0
+
+
+class AnalyticsNotInTier(EmulatorServer):
+    """Serves the user and their posts, but refuses the post analytics: an access tier without that endpoint."""
+
+    def dispatch(self, req):
+        if req.path == "/2/tweets/analytics":
+            return _json(403, client_not_enrolled_body())
+        return super().dispatch(req)
+
+
+def test_v2_mode_messages_point_to_the_api_field_not_to_metrics_source(ds, tmp_path):
+    with AnalyticsNotInTier(ds, now=NOW) as emu:
+        run = e2e.run_cli(tmp_path, "read", v2_config(emu, "oauth1.0a"), e2e.catalog(["organic_report"]))
+    message = run.error_traces[0]["message"]
+    assert "GET /2/tweets/analytics; or set `api` to `ads_api`" in message, run.describe()
+    assert "metrics_source" not in message
+
+
+def test_a_start_date_beyond_v2s_retention_names_start_date_and_the_api_field(ds, tmp_path):
+    start = TODAY - dt.timedelta(days=12)
+    with EmulatorServer(ds, now=NOW, v2_retention_days=5) as emu:
+        run = e2e.run_cli(
+            tmp_path, "read", v2_config(emu, "oauth1.0a", start_date=start), e2e.catalog(["organic_report"])
+        )
+    error = run.error_traces[0]
+    assert error["failure_type"] == "config_error", run.describe()
+    assert "`start_date`" in error["message"] and "set `api` to `ads_api`" in error["message"]

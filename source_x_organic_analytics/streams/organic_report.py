@@ -41,6 +41,8 @@ from ..windows import (
 )
 from .base import AccountStream
 from .post_analytics import (
+    ADS_API_INSTEAD,
+    ADS_API_MODE_INSTEAD,
     MAX_IDS_PER_V2_REQUEST,
     PLACEMENT,
     V2RangeError,
@@ -211,6 +213,7 @@ class OrganicReport(AccountStream):
         self._use_v2 = context.config.metrics_source == "x_api_v2" or context.config.v2_mode
         # x_api_v2 mode has no Ads API day convention to follow: its days are the calendar days of `timezone`.
         self._calendar_zone = ZoneInfo(context.config.timezone) if context.config.v2_mode else None
+        self._ads_api_instead = ADS_API_MODE_INSTEAD if context.config.v2_mode else ADS_API_INSTEAD
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
         self._jobs = StatsJobs(self.call, self._pool, context.config.num_workers, self.logger)
@@ -501,14 +504,14 @@ class OrganicReport(AccountStream):
         )
         self.context.v2_usage.add_analytics_request()
         try:
-            raise_for_v2_problem(response)
+            raise_for_v2_problem(response, self._ads_api_instead)
         except V2RangeError as error:
             if window.days == 1:
                 # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
                 raise config_error(
                     f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
-                    "(how long it keeps them is undocumented). Set `start_date` to a later day, or set "
-                    "`metrics_source` to `ads_api` to read older days from the Ads API."
+                    f"(how long it keeps them is undocumented). Set `start_date` to a later day, or "
+                    f"{self._ads_api_instead} to read older days from the Ads API."
                 ) from None
             middle = window.first + (window.last - window.first) // 2
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")

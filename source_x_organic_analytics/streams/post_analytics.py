@@ -68,7 +68,12 @@ def v2_problem(response: requests.Response) -> tuple[XErrorDetail, Mapping[str, 
     return XErrorDetail(status=response.status_code, code=code, message=f"{title}: {detail}".strip(": ")), problem
 
 
-def raise_for_v2_problem(response: requests.Response) -> None:
+# How to read organic metrics from the Ads API instead, as the messages below say it.
+ADS_API_INSTEAD = "set `metrics_source` to `ads_api`"
+ADS_API_MODE_INSTEAD = "set `api` to `ads_api` (with an X app approved for the Ads API)"
+
+
+def raise_for_v2_problem(response: requests.Response, ads_api_instead: str = ADS_API_INSTEAD) -> None:
     if response.ok:
         return
     error, problem = v2_problem(response)
@@ -77,8 +82,7 @@ def raise_for_v2_problem(response: requests.Response) -> None:
         raise XApiError(
             error,
             f"X API v2 refused the post analytics request ({error}). The X app must be attached to a Project in the "
-            "X Developer Portal with an access tier that includes GET /2/tweets/analytics; or set `metrics_source` "
-            "to `ads_api`.",
+            f"X Developer Portal with an access tier that includes GET /2/tweets/analytics; or {ads_api_instead}.",
         )
     if response.status_code == 400 and "start_time" in detail + str(problem.get("errors", "")):
         raise V2RangeError(str(error))
