@@ -304,3 +304,24 @@ def test_a_start_date_beyond_v2s_retention_names_start_date_and_the_api_field(ds
     error = run.error_traces[0]
     assert error["failure_type"] == "config_error", run.describe()
     assert "`start_date`" in error["message"] and "set `api` to `ads_api`" in error["message"]
+
+
+def test_a_90_day_backfill_makes_the_fewest_requests_the_v2_limits_allow(ds, tmp_path):
+    """One users/me, the timeline at 100 posts a page, and per 100 posts one analytics request per 7 x 24 hours."""
+    start = TODAY - dt.timedelta(days=90)
+    with EmulatorServer(ds, now=NOW) as emu:
+        run = e2e.run_cli(tmp_path, "read", v2_config(emu, "oauth1.0a", start_date=start), e2e.catalog(V2_STREAMS))
+        paths = request_paths(emu)
+        user = me(emu)
+    assert run.returncode == 0, run.describe()
+    posts = len(v2_users.timeline(ds, user))
+    assert posts <= 100, "the minimum below assumes one batch of ids"
+    tz = ZoneInfo(ZONE)
+    first = dt.datetime.combine(start, dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(e2e.local_today(ZONE) + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    hours = int(end.timestamp() - first.timestamp()) // 3600
+    assert dict(paths) == {
+        "/2/users/me": 1,
+        f"/2/users/{user.full_user.id}/tweets": math.ceil(posts / 100),
+        "/2/tweets/analytics": math.ceil(hours / (7 * 24)),
+    }
