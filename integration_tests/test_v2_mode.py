@@ -325,3 +325,14 @@ def test_a_90_day_backfill_makes_the_fewest_requests_the_v2_limits_allow(ds, tmp
         f"/2/users/{user.full_user.id}/tweets": math.ceil(posts / 100),
         "/2/tweets/analytics": math.ceil(hours / (7 * 24)),
     }
+
+
+def test_timeline_pages_wait_for_the_announced_reset_instead_of_drawing_a_429(tmp_path):
+    """X can revoke access from apps that ignore its limits: a spent budget is waited out, never asked again."""
+    busy = build_dataset(today=TODAY, tweets_per_account=450)
+    with EmulatorServer(busy, now=NOW, rate_limits={"v2_user_tweets": 2}, rate_window_seconds=2) as emu:
+        run = e2e.run_cli(tmp_path, "read", v2_config(emu, "oauth1.0a", start_date=TODAY), e2e.catalog(["tweets"]))
+        timeline = [r for r in emu.requests if r.path.endswith("/tweets")]
+    assert run.returncode == 0, run.describe()
+    assert len(timeline) >= 4, "the test needs more pages than the budget of one window"
+    assert [r.status for r in timeline] == [200] * len(timeline)
