@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -16,7 +17,7 @@ from airbyte_cdk.models import FailureType
 from ..config import config_error
 from ..context import SyncContext
 from ..errors import ShapeError, XApiError, expecting_x_shape, required_id, response_json
-from .base import PaginationLoopError, XAdsStream
+from .base import PageGuard, XAdsStream
 from .post_analytics import v2_problem
 from .tweets import Tweets
 
@@ -65,6 +66,7 @@ def raise_for_v2_user_problem(response: requests.Response, auth_type: str) -> No
 class V2Stream(XAdsStream):
     """An X API v2 list endpoint: `{"data": ..., "meta": {"next_token": ...}}`, paged with `pagination_token`."""
 
+    page_size = V2_PAGE_SIZE
     # The query parameters of every page but the token.
     fixed_params: Mapping[str, Any] = {}
 
@@ -85,10 +87,7 @@ class V2Stream(XAdsStream):
                 raise ShapeError(f"`meta.next_token` {token!r:.50} is not a string")
         if not token:
             return None
-        if token in self._seen_cursors:
-            message = f"X returned the same pagination token twice for {response.request.path_url}; stopped there."
-            raise PaginationLoopError(message=message, internal_message=message, failure_type=FailureType.system_error)
-        self._seen_cursors.add(token)
+        self._paging.follow(token)  # stops loudly rather than loop or silently truncate
         return {"cursor": token}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
@@ -98,8 +97,8 @@ class V2Stream(XAdsStream):
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every page through the rate-limit gate of its endpoint (users/me: 75, timelines: 900 per 15 minutes), so
         a spent budget is waited out instead of asked again."""
-        self._seen_cursors = set()
         url = self._join_url(self.url_base, self.path(stream_slice=stream_slice))
+        self._paging = PageGuard(stream_slice.get("account_id"), urlsplit(url).path, self.page_size)
         token: Mapping[str, Any] | None = None
         while True:
             response = self.send_gated("GET", url, self.request_params({}, next_page_token=token))
