@@ -1,21 +1,24 @@
 """The one-command demo: sync the bundled X API emulator with the real connector CLI into SQLite, then summarise.
 
 Run from the repo root: ``bash scripts/demo.sh`` (or ``.venv/bin/python -m demo.run_demo``). Works offline.
+``.venv/bin/python -m demo.run_demo --api x_api_v2`` syncs in X API v2 mode instead (no Ads API request).
 Outputs go to ``$DEMO_DIR`` (default ``.demo/``): ``config.json``, ``x_organic.sqlite`` and ``state.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ DAYS_BACK = 90
 DB_NAME = "x_organic.sqlite"
 TOP_N = 5
 REPORT_TABLES = {"organic_report", "accounts", "tweets"}
+V2_USAGE = "X API v2 usage"  # the connector's end-of-sync line in x_api_v2 mode: what a pay-per-use plan bills
 
 
 class DemoError(Exception):
@@ -70,11 +74,35 @@ def connector_cli() -> str:
         ) from None
 
 
-def write_config(emu: EmulatorServer, out_dir: Path, today: dt.date) -> Path:
+def write_config(emu: EmulatorServer, out_dir: Path, today: dt.date, api: str) -> Path:
     config = emu.oauth1_config(start_date=today - dt.timedelta(days=DAYS_BACK), end_date=today)
+    if api == "x_api_v2":
+        # The emulator's "me" is the brand user of its first account; its zone gives the report's days.
+        me = emu.ds.account(emu.v2_me_account_id)
+        assert me is not None
+        config.update(api=api, x_api_base_url=emu.base_url, timezone=me.timezone)
     path = out_dir / "config.json"
     path.write_text(json.dumps(config, indent=2))
     return path
+
+
+def write_catalog(out_dir: Path, api: str) -> Path:
+    """The bundled catalog; in x_api_v2 mode without scheduled_tweets, which X API v2 does not have."""
+    if api != "x_api_v2":
+        return CATALOG
+    catalog = json.loads(CATALOG.read_text())
+    catalog["streams"] = [s for s in catalog["streams"] if s["stream"]["name"] != "scheduled_tweets"]
+    path = out_dir / "catalog_x_api_v2.json"
+    path.write_text(json.dumps(catalog, indent=2))
+    return path
+
+
+def print_requests(emu: EmulatorServer) -> None:
+    """What the sync asked of X, by endpoint: in x_api_v2 mode, no Ads API path at all."""
+    paths = Counter(re.sub(r"^/2/users/\d+/", "/2/users/{id}/", r.path) for r in emu.requests)
+    ads = sum(n for path, n in paths.items() if path.startswith("/12/"))
+    listed = ", ".join(f"{path} {n}" for path, n in sorted(paths.items()) if not path.startswith("/12/"))
+    print(f"Requests: {listed}; Ads API (/12/...) requests: {ads}")
 
 
 # ----------------------------------------------------------------------------- the sync
@@ -111,7 +139,9 @@ def handle_line(line: str, result: SyncResult) -> None:
         result.states[state_key(message["state"])] = message["state"]
     elif kind == "TRACE":
         handle_trace(message["trace"], result)
-    elif kind == "LOG" and message["log"].get("level") in ("WARN", "ERROR", "FATAL"):
+    elif kind == "LOG" and (
+        message["log"].get("level") in ("WARN", "ERROR", "FATAL") or V2_USAGE in message["log"].get("message", "")
+    ):
         print(f"  connector {message['log']['level']}: {message['log'].get('message', '')}")
 
 
@@ -240,27 +270,35 @@ def print_footer(db_path: Path, state_path: Path, started: float, sync_seconds: 
 # ----------------------------------------------------------------------------- main
 
 
-def sync(out_dir: Path) -> tuple[SyncResult, float]:
+def sync(out_dir: Path, api: str) -> tuple[SyncResult, float]:
     """Start the emulator, run the connector against it, and always stop the emulator again."""
     today = dt.datetime.now(dt.timezone.utc).date()
     emu = EmulatorServer(build_dataset(today=today), host="127.0.0.1", port=0).start()
     try:
         print(f"X API emulator (bundled, offline) listening on {emu.base_url}")
-        config_path = write_config(emu, out_dir, today)
-        command = [connector_cli(), "read", "--config", str(config_path), "--catalog", str(CATALOG)]
-        print(f"Running: {CLI_NAME} read --config {shown(config_path)} --catalog {shown(CATALOG)}")
+        config_path, catalog_path = write_config(emu, out_dir, today, api), write_catalog(out_dir, api)
+        command = [connector_cli(), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
+        print(f"Running: {CLI_NAME} read --config {shown(config_path)} --catalog {shown(catalog_path)}")
         started = time.monotonic()
         result = run_connector(command)
-        return result, time.monotonic() - started
+        elapsed = time.monotonic() - started
+        if api == "x_api_v2":
+            print_requests(emu)
+        return result, elapsed
     finally:
         emu.stop()
         print("X API emulator stopped")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Sync the bundled X API emulator into SQLite with the connector.")
+    parser.add_argument(
+        "--api", choices=("ads_api", "x_api_v2"), default="ads_api", help="the connector's `api` mode (default ads_api)"
+    )
+    api = parser.parse_args(argv).api
     started = time.monotonic()
     out_dir = output_dir()
-    result, sync_seconds = sync(out_dir)
+    result, sync_seconds = sync(out_dir, api)
     check_sync(result)
     db_path, state_path = out_dir / DB_NAME, out_dir / "state.json"
     load_sqlite(db_path, result.records)

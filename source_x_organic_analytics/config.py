@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -16,6 +17,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 DEFAULT_API_BASE_URL = "https://ads-api.x.com"
 DEFAULT_X_API_BASE_URL = "https://api.x.com"
 METRICS_SOURCES = ("auto", "ads_api", "x_api_v2")
+ADS_API_MODE, X_API_V2_MODE = "ads_api", "x_api_v2"
+API_MODES = (ADS_API_MODE, X_API_V2_MODE)
 DEFAULT_TOKEN_REFRESH_ENDPOINT = "https://api.x.com/2/oauth2/token"
 DEFAULT_HISTORY_DAYS = 90
 DEFAULT_LOOKBACK_DAYS = 3
@@ -74,6 +77,13 @@ class XConfig:
     num_workers: int = 3
     metrics_source: str = "auto"
     x_api_base_url: str = DEFAULT_X_API_BASE_URL
+    api: str = ADS_API_MODE
+    # The days of organic_report in x_api_v2 mode (X API v2 knows no account time zone); unused in ads_api mode.
+    timezone: str = "UTC"
+
+    @property
+    def v2_mode(self) -> bool:
+        return self.api == X_API_V2_MODE
 
     @property
     def auth_type(self) -> str:
@@ -182,7 +192,36 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         num_workers=num_workers,
         metrics_source=metrics_source,
         x_api_base_url=x_api_base_url,
+        **_api_mode(config),
     )
+
+
+def _api_mode(config: Mapping[str, Any]) -> dict[str, str]:
+    """`api` and `timezone`: which API serves the streams, and the days of organic_report in x_api_v2 mode."""
+    api = config.get("api") or ADS_API_MODE
+    if api not in API_MODES:
+        raise config_error(f"`api` must be one of {', '.join(API_MODES)}; got {api!r}.")
+    zone = str(config.get("timezone") or "UTC")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise config_error(
+            f"`timezone` must be an IANA time zone name such as Europe/Berlin or America/New_York; got {zone!r}."
+        ) from None
+    if api == X_API_V2_MODE and not _whole_hour_offsets(tz):
+        raise config_error(
+            f"`timezone` {zone} is offset from UTC by a fraction of an hour, and X API v2 counts post analytics in "
+            "UTC hours, so its days cannot be cut at that zone's midnight. Choose a zone whose offset is whole hours "
+            "(such as UTC or a neighbouring zone)."
+        )
+    return {"api": api, "timezone": zone}
+
+
+def _whole_hour_offsets(tz: ZoneInfo) -> bool:
+    """Whether the zone's UTC offset has been whole hours over the last year and a half (summer and winter)."""
+    now = datetime.now(timezone.utc)
+    instants = (now - timedelta(days=30 * n) for n in range(18))
+    return all((tz.utcoffset(instant) or timedelta(0)) % timedelta(hours=1) == timedelta(0) for instant in instants)
 
 
 def _base_url(config: Mapping[str, Any], field: str, default: str) -> str:

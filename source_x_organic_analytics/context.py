@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +21,29 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class V2Usage:
+    """What a sync read from X API v2: on X's pay-per-use plans every post read is billed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.posts_read = 0
+        self.analytics_requests = 0
+
+    def add_posts(self, count: int) -> None:
+        with self._lock:
+            self.posts_read += count
+
+    def add_analytics_request(self) -> None:
+        with self._lock:
+            self.analytics_requests += 1
+
+    def summary(self) -> str:
+        return (
+            f"X API v2 usage of this sync: {self.posts_read} posts read from the user timeline, "
+            f"{self.analytics_requests} post analytics requests (GET /2/tweets/analytics)."
+        )
+
+
 @dataclass
 class SyncContext:
     config: XConfig
@@ -29,3 +53,4 @@ class SyncContext:
     clock: Callable[[], datetime] = utc_now
     accounts: AccountDirectory = field(init=False)
     timelines: TimelineCache = field(init=False)
+    v2_usage: V2Usage = field(default_factory=V2Usage)

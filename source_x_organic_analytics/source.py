@@ -13,12 +13,13 @@ from airbyte_cdk.sources.streams import Stream
 
 from .auth import build_authenticator
 from .config import config_error, parse_config
-from .context import SyncContext, utc_now
+from .context import SyncContext, V2Usage, utc_now
 from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
 from .streams.tweets import TimelineCache
+from .streams.v2_user import V2Tweets, V2UserDirectory, check_v2_user
 
 # `tweets` before `organic_report`: the report then reuses the timeline `tweets` just paged through.
 _READ_ORDER = {"accounts": 0, "tweets": 1, "organic_report": 2, "scheduled_tweets": 3}
@@ -28,6 +29,7 @@ class SourceXOrganicAnalytics(AbstractSource):
     def __init__(self, clock: Callable[[], datetime] = utc_now):
         super().__init__()
         self._clock = clock
+        self._v2_usage: V2Usage | None = None
 
     def _context(self, config: Mapping[str, Any]) -> tuple[SyncContext, Tweets]:
         # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
@@ -35,13 +37,19 @@ class SourceXOrganicAnalytics(AbstractSource):
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
         context = SyncContext(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
-        context.accounts = AccountDirectory(context, parsed.account_ids)
-        tweets = Tweets(context)
+        if parsed.v2_mode:
+            context.accounts, tweets = V2UserDirectory(context), V2Tweets(context)
+            self._v2_usage = context.v2_usage
+        else:
+            context.accounts = AccountDirectory(context, parsed.account_ids)
+            tweets = Tweets(context)
         context.timelines = TimelineCache(tweets)
         return context, tweets
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context, _ = self._context(config)
+        if context.config.v2_mode:
+            return check_v2_user(context.accounts)
         # Reads each configured account by its id (or lists all when none is configured): proves the credentials.
         context.accounts.raise_for_missing()
         if not context.accounts.readable():
@@ -53,7 +61,9 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context, tweets = self._context(config)
-        return [Accounts(context), tweets, OrganicReport(context), ScheduledTweets(context)]
+        streams = [Accounts(context), tweets, OrganicReport(context)]
+        # X API v2 has no scheduled posts.
+        return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
 
     @classmethod
     def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
@@ -70,4 +80,8 @@ class SourceXOrganicAnalytics(AbstractSource):
         state: list[AirbyteStateMessage] | MutableMapping[str, Any] | None = None,
     ) -> Iterator[AirbyteMessage]:
         catalog.streams.sort(key=lambda s: _READ_ORDER.get(s.stream.name, len(_READ_ORDER)))
-        yield from super().read(logger, config, catalog, state)
+        try:
+            yield from super().read(logger, config, catalog, state)
+        finally:
+            if self._v2_usage is not None:
+                logger.info(self._v2_usage.summary())

@@ -90,3 +90,21 @@ def read_range(
 
 def format_x_time(instant: datetime) -> str:
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def chunk_local_days(first: date, last: date, tz: ZoneInfo, max_hours: int) -> Iterator[tuple[date, date]]:
+    """Consecutive inclusive ranges of whole local days covering first..last, each at most `max_hours` long in `tz`:
+    a week holding a 25-hour day (a DST change) is cut to six days rather than refused by an API that counts hours."""
+    start = first
+    while start <= last:
+        end, hours = start, _day_length(start, tz)
+        while end < last and hours + _day_length(end + timedelta(days=1), tz) <= timedelta(hours=max_hours):
+            end += timedelta(days=1)
+            hours += _day_length(end, tz)
+        yield start, end
+        start = end + timedelta(days=1)
+
+
+def _day_length(day: date, tz: ZoneInfo) -> timedelta:
+    begins = datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=tz).astimezone(timezone.utc) - begins

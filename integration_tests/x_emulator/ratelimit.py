@@ -21,6 +21,8 @@ FAMILIES: dict[str, tuple[str, int]] = {
     "jobs_create": ("account", 10_000),
     "jobs_status": ("account", 1000),  # GET /12/stats/jobs/accounts/{id}
     "v2_analytics": ("user", 300),  # GET /2/tweets/analytics (X API v2)
+    "v2_users_me": ("user", 75),  # GET /2/users/me (X API v2)
+    "v2_user_tweets": ("user", 900),  # GET /2/users/{id}/tweets (X API v2)
 }
 
 

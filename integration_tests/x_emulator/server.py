@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import auth, v2
+from . import auth, v2, v2_users
 from .dataset import Account, Dataset
 from .errors import ApiError, invalid, unauthorized
 from .faults import FaultConfig
@@ -119,6 +119,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     ("POST", re.compile(r"/12/stats/jobs/accounts/(?P<account>[^/]+)"), "job_create", "jobs_create"),
     ("GET", re.compile(r"/12/stats/jobs/accounts/(?P<account>[^/]+)"), "job_list", "jobs_status"),
     ("GET", re.compile(r"/2/tweets/analytics"), "v2_analytics", "v2_analytics"),  # X API v2 (own pipeline)
+    ("GET", re.compile(r"/2/users/me"), "v2_users_me", "v2_users_me"),  # X API v2, see v2_users.py
+    ("GET", re.compile(r"/2/users/(?P<user>\d+)/tweets"), "v2_user_tweets", "v2_user_tweets"),
 ]
 
 
@@ -227,6 +229,10 @@ class EmulatorServer:
         self.v2_enrolled = v2_enrolled  # False: every GET /2/tweets/analytics answers 403 client-not-enrolled
         self.v2_max_range_days = v2_max_range_days
         self.v2_retention_days = v2_retention_days
+        # X API v2 users (v2_users.py): whose brand user is "me", the timeline's reach, and a token lacking a scope.
+        self.v2_me_account_id = dataset.readable_accounts()[0].id
+        self.v2_timeline_cap = v2_users.TIMELINE_CAP
+        self.v2_users_forbidden = False  # True: /2/users/* answer 403 Forbidden (a token without users.read)
         self.early_retries = 0
         # Endpoints ("tweets", "scheduled_tweets") whose paging never ends: each page is the first one again, under a
         # cursor never given before. Read per request.
@@ -381,6 +387,8 @@ class EmulatorServer:
             return _apply_fault(fault, lambda _: self._job_file(int(groups["job"])), req)
         if name == "v2_analytics":
             return self._dispatch_v2(req)
+        if name.startswith("v2_user"):
+            return self._dispatch_v2(req, name, lambda now: _json(*v2_users.answer(self, name, req, groups, now)))
 
         user = self._authenticate(req)
         if user is None:
@@ -405,14 +413,17 @@ class EmulatorServer:
             response.delay = fault.delay
         return response
 
-    def _dispatch_v2(self, req: Request) -> Response:
-        """X API v2 pipeline: auth (401) → enrollment (403) → rate limit (429) → fault → endpoint, problem bodies."""
+    def _dispatch_v2(
+        self, req: Request, family: str = "v2_analytics", endpoint: Callable[[dt.datetime], Response] | None = None
+    ) -> Response:
+        """X API v2 pipeline: auth (401) → enrollment (403) → rate limit (429) → fault → endpoint, problem bodies.
+        `endpoint` answers a request that passed (default: the post analytics)."""
         user = self._authenticate(req)
         if user is None:
             return _json(401, v2.unauthorized_body())
         if not self.v2_enrolled:
             return _json(403, v2.client_not_enrolled_body())
-        headers = self._rate_headers("v2_analytics", user, None)
+        headers = self._rate_headers(family, user, None)
         if headers.pop("_refused", None):
             return _json(429, v2.too_many_requests_body(), headers)
         fault = self._fault(self.faults is not None)
@@ -423,8 +434,11 @@ class EmulatorServer:
             return fault
         now = self.now
         try:
-            query = v2.parse_v2_query(req.params, now, self.v2_max_range_days, self.v2_retention_days)
-            response = _json(200, v2.analytics_body(query, self.ds, now))
+            if endpoint is not None:
+                response = endpoint(now)
+            else:
+                query = v2.parse_v2_query(req.params, now, self.v2_max_range_days, self.v2_retention_days)
+                response = _json(200, v2.analytics_body(query, self.ds, now))
         except v2.V2Problem as problem:
             response = _json(problem.status, problem.body)
         response.headers.update(headers)

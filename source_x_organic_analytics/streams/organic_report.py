@@ -34,12 +34,15 @@ from ..windows import (
     DayWindow,
     WindowMaker,
     chunk_days,
+    chunk_local_days,
     day_window,
     format_x_time,
     read_range,
 )
 from .base import AccountStream
 from .post_analytics import (
+    ADS_API_INSTEAD,
+    ADS_API_MODE_INSTEAD,
     MAX_IDS_PER_V2_REQUEST,
     PLACEMENT,
     V2RangeError,
@@ -207,7 +210,10 @@ class OrganicReport(AccountStream):
         self._estimated: dict[str, int] = {}
         self._schedules: dict[str, Schedule | None] = {}
         self._planned_ahead: set[str] = set()
-        self._use_v2 = context.config.metrics_source == "x_api_v2"
+        self._use_v2 = context.config.metrics_source == "x_api_v2" or context.config.v2_mode
+        # x_api_v2 mode has no Ads API day convention to follow: its days are the calendar days of `timezone`.
+        self._calendar_zone = ZoneInfo(context.config.timezone) if context.config.v2_mode else None
+        self._ads_api_instead = ADS_API_MODE_INSTEAD if context.config.v2_mode else ADS_API_INSTEAD
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
         self._jobs = StatsJobs(self.call, self._pool, context.config.num_workers, self.logger)
@@ -279,14 +285,22 @@ class OrganicReport(AccountStream):
         span = read_range(config.start_date, config.end_date, today, saved_day, config.lookback_window_days)
         schedule = None
         if span is not None:
-            breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
-            # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays
-            # synchronous.
-            use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
-            size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
-            schedule = Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+            schedule = self._v2_schedule(span, tz) if self._calendar_zone else self._ads_schedule(span, account, tz)
         self._schedules[account["id"]] = schedule
         return schedule
+
+    def _ads_schedule(self, span: tuple[date, date], account: Mapping[str, Any], tz: ZoneInfo) -> Schedule:
+        breaks = tuple(d for d in [self._switch_day(account, tz)] if d)
+        # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
+        use_jobs = (span[1] - span[0]).days + 1 > self.async_after_days
+        size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
+        return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+
+    @staticmethod
+    def _v2_schedule(span: tuple[date, date], tz: ZoneInfo) -> Schedule:
+        """x_api_v2 mode: windows of at most a week of hours (six days around a 25-hour day), each saved once read;
+        v2 has no jobs."""
+        return Schedule(span, False, list(chunk_local_days(span[0], span[1], tz, SYNC_WINDOW_DAYS * 24)))
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
@@ -351,8 +365,10 @@ class OrganicReport(AccountStream):
             self._state[account_id] = {"date": last.isoformat()}
 
     def _convention(self, account_id: str) -> DayConvention:
-        """How the account's day windows are written in this sync: today's offset, unless X refused it."""
-        return self._conventions.get(account_id, DayConvention.TODAY_OFFSET)
+        """How the account's day windows are written in this sync: today's offset, unless X refused it; in
+        x_api_v2 mode, local midnights with each day's own offset (calendar days)."""
+        default = DayConvention.DAY_OFFSET if self._calendar_zone else DayConvention.TODAY_OFFSET
+        return self._conventions.get(account_id, default)
 
     def _window_maker(self, account: Mapping[str, Any]) -> WindowMaker:
         tz, now, convention = self._timezone(account), self.context.clock(), self._convention(account["id"])
@@ -486,21 +502,22 @@ class OrganicReport(AccountStream):
         response = self.send_gated(
             "GET", f"{self.context.config.x_api_base_url}/2/tweets/analytics", v2_params(window, batch)
         )
+        self.context.v2_usage.add_analytics_request()
         try:
-            raise_for_v2_problem(response)
+            raise_for_v2_problem(response, self._ads_api_instead)
         except V2RangeError as error:
             if window.days == 1:
                 # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
                 raise config_error(
                     f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
-                    "(how long it keeps them is undocumented). Set `start_date` to a later day, or set "
-                    "`metrics_source` to `ads_api` to read older days from the Ads API."
+                    f"(how long it keeps them is undocumented). Set `start_date` to a later day, or "
+                    f"{self._ads_api_instead} to read older days from the Ads API."
                 ) from None
             middle = window.first + (window.last - window.first) // 2
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
             halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
             return [r for half in halves for r in self._v2_records(account_id, half, windows, batch)]
-        return list(v2_day_records(response_json(response), window, account_id))
+        return list(v2_day_records(response_json(response), window, account_id, self._calendar_zone))
 
     @staticmethod
     def _stats_params(window: DayWindow) -> dict[str, str]:
