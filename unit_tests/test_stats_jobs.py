@@ -14,7 +14,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_x_organic_analytics.errors import XApiError, XErrorDetail
 from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, SLOTS_TAKEN, JobWindow, StatsJobs
 
-from .conftest import BASE, account, as_dicts, days, error_body, make_config, tweet
+from .conftest import BASE, RESULTS, account, as_dicts, days, error_body, make_config, tweet
 
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
 LOGGER = logging.getLogger("test")
@@ -279,9 +279,7 @@ def test_two_accounts_backfilled_with_jobs_planned_ahead_lose_nothing(forty_five
     assert len([r for r in records if r["account_id"] == "def2"]) == 5 * 146
     assert len(forty_five.jobs) == 2 * 3 + 2 * 1  # planned ahead, never twice
     sent = [(r.method, r.url) for r in forty_five.mocker.request_history]
-    abc1_files = {
-        f"https://ton.test/jobs/{i}.json.gz" for i, job in forty_five.jobs.items() if job["entity_ids"].startswith("10")
-    }
+    abc1_files = {f"{RESULTS}/{i}.json.gz" for i, job in forty_five.jobs.items() if job["entity_ids"].startswith("10")}
     last_abc1_download = max(n for n, (method, url) in enumerate(sent) if url in abc1_files)
     first_def2_job = min(n for n, (method, url) in enumerate(sent) if method == "POST" and "/def2" in url)
     assert first_def2_job < last_abc1_download  # X ran def2's jobs while abc1's results were read
