@@ -34,8 +34,8 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read as read_in_process
 
 from integration_tests import e2e_support as e2e
+from integration_tests.e2e_support import RefusingEmulator, x_error
 from integration_tests.x_emulator import EmulatorServer, RequestRecord, build_dataset, truth
-from integration_tests.x_emulator.server import Response, _json
 from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.errors import RateLimitGate
 
@@ -64,19 +64,6 @@ def ds():
 
 
 # ----------------------------------------------------------------------------- emulator variants
-
-
-class RefusingEmulator(EmulatorServer):
-    """Answers `answer(req)` instead of the real endpoint when that returns a response."""
-
-    def __init__(self, *args: Any, answer: Callable[[Any], Response | None], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._answer = answer
-
-    def dispatch(self, req):
-        # No signature check here: an OAuth 1.0a nonce may be verified only once, by the real pipeline.
-        override = self._answer(req) if req.path.startswith("/12/") else None
-        return override if override is not None else super().dispatch(req)
 
 
 class TokenRecordingEmulator(EmulatorServer):
@@ -110,11 +97,6 @@ class JobDownloadFaults(EmulatorServer):
 
     def _fault(self, eligible: bool):
         return super()._fault(eligible and getattr(self._where, "path", "").startswith(JOB_FILE_PREFIX))
-
-
-def x_error(status: int, code: str, message: str, parameter: str | None = None) -> Response:
-    error = {"code": code, "message": message, **({"parameter": parameter} if parameter else {})}
-    return _json(status, {"errors": [error], "request": {"params": {}}})
 
 
 # ----------------------------------------------------------------------------- running a sync

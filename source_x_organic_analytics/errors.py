@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -36,6 +37,7 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 15 * 60 + 5
 LONG_WAIT_SECONDS = 30
 
 _ACCOUNT_IN_PATH = re.compile(r"/accounts/([0-9a-zA-Z]+)")
+# X's codes of a refusal that concerns one ads account (as a 404 too: an account or its resource not found).
 ACCOUNT_ACCESS_CODES = {"ACCOUNT_NOT_FOUND", "ACCOUNT_LOCKED_OUT", "USER_NOT_FOUND", "ACTION_NOT_ALLOWED", "NOT_FOUND"}
 
 
@@ -106,16 +108,33 @@ class XApiError(AirbyteTracedException):
         self.detail = detail
 
 
-class AccountAccessError(XApiError):
-    """The credentials cannot read one ads account; the others can still be synced."""
+class AccountProblem(AirbyteTracedException):
+    """A problem of one ads account only (a refusal, a field X sent that cannot be used): a per-account stream skips
+    that account for the rest of the sync, reads the others, and ends with an error that names it."""
 
-    def __init__(self, account_id: str, detail: XErrorDetail):
+    account_id: str
+
+
+class AccountAccessError(XApiError, AccountProblem):
+    """The credentials cannot read one ads account, or one of its endpoints; the others can still be synced."""
+
+    def __init__(self, account_id: str, endpoint: str, detail: XErrorDetail):
         super().__init__(
             detail,
-            f"X refused access to ads account {account_id} ({detail}). Give the authenticated X user at least the "
-            f"Analyst role on that account (ads.x.com → the account → Account access), or remove {account_id} "
-            "from `account_ids`.",
+            f"X refused {endpoint} of ads account {account_id} ({detail}). The authenticated X user needs a role on "
+            "that account that may read it: at least the Analyst role (ads.x.com → the account → Account access); "
+            "or "
+            f"remove {account_id} from `account_ids`.",
         )
+        self.account_id = account_id
+
+
+class AccountDataError(AccountProblem):
+    """X described an ads account with a value the connector cannot use; no window of it can be placed."""
+
+    def __init__(self, account_id: str, field: str, value: Any, why: str):
+        message = f"Ads account {account_id} has `{field}` {value!r:.80}, which {why}; it was skipped."
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
         self.account_id = account_id
 
 
@@ -171,20 +190,23 @@ def raise_for_refusal(response: requests.Response) -> None:
     if response.ok:
         return
     detail = error_detail(response)
-    account_id = account_in_url(response.request.path_url if response.request else response.url)
+    method, path = (response.request.method if response.request else "GET"), urlsplit(response.url).path
+    account_id = account_in_url(path)
     if response.status_code == 403 and detail.code == "UNAUTHORIZED_CLIENT_APPLICATION":
         raise XApiError(
             detail,
             f"Your X app is not approved for the Ads API ({detail}). Apply for Ads API access for the app in the X "
             "Developer Portal, or use the keys of an app that has it.",
         )
-    if account_id and (response.status_code in (403, 404) and detail.code in ACCOUNT_ACCESS_CODES):
-        raise AccountAccessError(account_id, detail)
+    # Any other 403 under an account's path, and a 404 with an account-level code, concern that account alone.
+    status = response.status_code
+    if account_id and (status == 403 or (status == 404 and detail.code in ACCOUNT_ACCESS_CODES)):
+        raise AccountAccessError(account_id, f"{method} {path}", detail)
     if response.status_code == 403:
         raise XApiError(detail, f"X refused the request ({detail}). The X user lacks a permission this needs.")
     raise XApiError(
         detail,
-        f"X rejected the request to {response.request.path_url if response.request else response.url} ({detail}).",
+        f"X rejected the request to {path} ({detail}).",
         failure_type=FailureType.system_error,
     )
 

@@ -126,6 +126,40 @@ def test_an_account_refused_mid_sync_does_not_stop_the_others(fake_x, source, sl
     assert "def2" in error.message and "Analyst role" in error.message
 
 
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (403, error_body("UNAUTHORIZED_ACCESS", "User is not authorized to access this resource of account def2")),
+        (403, error_body("ACCOUNT_LOCKED_OUT", "Account def2 is locked")),
+        (404, error_body("NOT_FOUND", "The requested resource could not be found")),
+        (403, "<html>Forbidden</html>"),
+    ],
+    ids=["UNAUTHORIZED_ACCESS", "locked out", "404 NOT_FOUND", "403 without a JSON body"],
+)
+def test_any_account_level_refusal_skips_only_that_account_and_names_the_endpoint(fake_x, source, sleeps, status, body):
+    fake_x.accounts = [account("abc1"), account("def2"), account("ghi3")]
+    fake_x.scheduled = {"abc1": [{"id": "a"}], "ghi3": [{"id": "c"}]}
+    answer = {"json": body} if isinstance(body, dict) else {"text": body}
+    fake_x.mocker.get(f"{BASE}/12/accounts/def2/scheduled_tweets", status_code=status, **answer)
+    output = read(source, make_config(), scheduled_catalog())
+    assert [r["id"] for r in as_dicts(output)] == ["a", "c"]
+    [error] = [e.trace.error for e in output.errors if e.trace.error.stream_descriptor]
+    assert error.failure_type.value == "config_error"
+    assert "GET /12/accounts/def2/scheduled_tweets" in error.message and "Analyst role" in error.message
+
+
+def test_a_refusal_of_the_app_itself_is_not_taken_for_one_accounts(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1"), account("def2")]
+    fake_x.mocker.get(
+        f"{BASE}/12/accounts/abc1/scheduled_tweets",
+        status_code=403,
+        json=error_body("UNAUTHORIZED_CLIENT_APPLICATION", "The client application is not permitted"),
+    )
+    output = read(source, make_config(), scheduled_catalog())
+    assert "not approved for the Ads API" in output.errors[0].trace.error.message
+    assert not any("/def2/" in r.url for r in fake_x.mocker.request_history)  # a sync-wide refusal stops the stream
+
+
 @pytest.mark.parametrize("tweets", [10, 2_000], ids=["small body: orjson", "large body: json"])
 def test_bodies_of_any_size_parse_alike_with_ids_beyond_64_bits(tweets):
     body = json.dumps({"data": [{"id": str(i), "text": "🚀" * 40} for i in range(tweets)], "big": 2**70}).encode()

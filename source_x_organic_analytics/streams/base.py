@@ -13,10 +13,9 @@ from airbyte_cdk.sources.streams.http import HttpClient, HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..config import config_error
 from ..context import SyncContext
 from ..errors import (
-    AccountAccessError,
+    AccountProblem,
     RateLimitGates,
     ShapeError,
     XBackoffStrategy,
@@ -162,22 +161,25 @@ class XAdsStream(HttpStream, ABC):
 
 
 class AccountStream(XAdsStream, ABC):
-    """A stream read one ads account at a time. An account the credentials cannot read is skipped so that the
-    others are synced; the stream then ends with a config error that names it."""
+    """A stream read one ads account at a time. An account with a problem of its own (a refusal, a field that cannot
+    be used) is skipped for the rest of the sync, so that the others are synced and its state never passes a window
+    it did not read; the stream then ends with an error that names it."""
 
     def __init__(self, context: SyncContext):
         super().__init__(context)
-        self._refused: dict[str, AccountAccessError] = {}
+        self._skipped: dict[str, AccountProblem] = {}
 
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
-        self._refused = {}
+        self._skipped = {}
         for account in self.context.accounts.readable():
-            yield from self.account_slices(account)
-        # Runs once the last slice is read, so every readable account's records were emitted before this error.
-        if len(self._refused) == 1:
-            raise next(iter(self._refused.values()))
-        if self._refused:
-            raise config_error(" ".join(error.message for error in self._refused.values()))
+            try:
+                slices = list(self.account_slices(account))
+            except AccountProblem as problem:
+                self._skip(problem)
+                continue
+            yield from slices
+        # Runs once the last slice is read, so every other account's records were emitted before this error.
+        self._raise_for_skipped()
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         yield {"account_id": account["id"]}
@@ -189,11 +191,30 @@ class AccountStream(XAdsStream, ABC):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
+        stream_slice = stream_slice or {}
+        if stream_slice.get("account_id") in self._skipped:
+            return
         try:
-            yield from self.read_account(stream_slice or {}, stream_state or {})
-        except AccountAccessError as error:
-            self.logger.warning(f"{self.name}: skipping ads account {error.account_id}: {error.message}")
-            self._refused[error.account_id] = error
+            yield from self.read_account(stream_slice, stream_state or {})
+        except AccountProblem as problem:
+            self._skip(problem)
+
+    def _skip(self, problem: AccountProblem) -> None:
+        self.logger.warning(f"{self.name}: skipping ads account {problem.account_id}: {problem.message}")
+        self._skipped.setdefault(problem.account_id, problem)
+
+    def _raise_for_skipped(self) -> None:
+        problems = list(self._skipped.values())
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            config = all(p.failure_type == FailureType.config_error for p in problems)
+            message = f"{self.name} skipped {len(problems)} ads accounts: " + " ".join(p.message for p in problems)
+            raise AirbyteTracedException(
+                message=message,
+                internal_message=message,
+                failure_type=FailureType.config_error if config else FailureType.system_error,
+            )
 
     def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
         yield from self.read_pages(stream_slice)

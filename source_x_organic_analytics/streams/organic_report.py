@@ -25,7 +25,7 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, expecting_x_shape, metric_value, required_id, response_json
+from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -291,13 +291,12 @@ class OrganicReport(AccountStream):
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
+        name = account.get("timezone") or "UTC"
         try:
-            return ZoneInfo(account.get("timezone") or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise AirbyteTracedException(
-                message=f"Ads account {account['id']} has a time zone this system does not know: "
-                f"{account.get('timezone')!r}.",
-                failure_type=FailureType.system_error,
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise AccountDataError(
+                account["id"], "timezone", name, "is not a time zone this system knows (its days cannot be placed)"
             ) from None
 
     @staticmethod
@@ -305,7 +304,12 @@ class OrganicReport(AccountStream):
         switched = account.get("timezone_switch_at")
         if not switched:
             return None
-        return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        try:
+            return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        except ValueError:
+            raise AccountDataError(
+                account["id"], "timezone_switch_at", switched, "is not a date-time (its report would have a gap)"
+            ) from None
 
     # -- reading one window ---------------------------------------------------------------------------------------
 
