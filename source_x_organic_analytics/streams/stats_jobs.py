@@ -260,8 +260,8 @@ class AccountJobs:
         if stalled_in <= 0:
             raise AirbyteTracedException(
                 message=f"X's analytics jobs for ads account {self._account_id} brought no result for "
-                f"{STALL_TIMEOUT_SECONDS // 60} minutes ({self.unread[key]} still to read in window {key}); the sync "
-                "state was not moved past them. Retry the sync later.",
+                f"{STALL_TIMEOUT_SECONDS // 60} minutes ({self.unread[key]} still to read in window "
+                f"{_window_name(key)}); the sync state was not moved past them. Retry the sync later.",
                 failure_type=FailureType.transient_error,
             )
 
@@ -277,8 +277,8 @@ class AccountJobs:
             lost = self.unread[key] - held if held < self.unread[key] else self.unread[key]
             raise AirbyteTracedException(
                 message=f"The connector lost track of {lost} analytics job(s) of ads account {self._account_id} "
-                f"(window {key}); the sync state was not moved past that window. Retry the sync; if this persists, "
-                "report it with the logs.",
+                f"(window {_window_name(key)}); the sync state was not moved past that window. Retry the sync; if "
+                "this persists, report it with the logs.",
                 failure_type=FailureType.system_error,
             )
 
@@ -457,3 +457,8 @@ class AccountJobs:
                 "was not moved past them. Retry the sync later.",
                 failure_type=FailureType.transient_error,
             )
+
+
+def _window_name(key: Hashable) -> str:
+    """A window key as a user reads it: `first..last` for the reader's (first day, last day) keys."""
+    return "..".join(map(str, key)) if isinstance(key, tuple) else str(key)
