@@ -66,7 +66,7 @@ class Job:
     window: Hashable
     params: Mapping[str, str]
     batch: Sequence[str]
-    account_id: str = ""
+    account_id: str
     job_id: str | None = None
     status: str = "PENDING"
     url: str | None = None
@@ -190,8 +190,10 @@ class StatsJobs:
             try:
                 body = self._files.fetch(job.url)
             except LinkGone as gone:
-                job.reread = str(gone) if job.creation == 1 else f"{gone}, also once created again"
-                job.status = LINK_GONE if job.creation == 1 else job.status
+                if job.creation == 1:
+                    job.status, job.reread = LINK_GONE, str(gone)
+                else:
+                    job.reread = f"{gone}, also once created again"
                 return job
             except Unfetchable as refused:
                 job.reread = str(refused)
