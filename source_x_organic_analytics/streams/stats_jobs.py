@@ -43,6 +43,7 @@ STALL_TIMEOUT_SECONDS = 2 * JOB_TIMEOUT_SECONDS
 VANISHED_AFTER_POLLS = 3
 VANISHED_AFTER_SECONDS = 10.0
 DOWNLOAD_ATTEMPTS = 3
+GARBLED_RETRY_SECONDS = 1.0  # times the attempt: a garbled file is not fetched again at once, into the same fault
 FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
 # Set by the engine on a job whose result link was gone: it is created again, once.
 LINK_GONE = "LINK_GONE"
@@ -202,6 +203,8 @@ class StatsJobs:
                 self.logger.warning(
                     f"The result of X's analytics job {job.job_id} is unreadable ({error}); try {attempt}."
                 )
+                if attempt < DOWNLOAD_ATTEMPTS:
+                    self.sleep(GARBLED_RETRY_SECONDS * attempt)
                 continue
             job.reread = mismatch(body, job.account_id, job.params, job.batch)
             return job if job.reread else (job, body)
@@ -361,6 +364,8 @@ class AccountJobs:
                 self._refused.setdefault(job.window, error)
                 continue
             self._accepted = True
+            self._slots_taken_since = self._create_after = None
+            self._create_wait = FIRST_POLL_SECONDS
             if job.job_id in self._runner.job_ids:
                 # Its result, if any, could answer either request: the other job's file is checked against its own
                 # request when it comes, and this batch is read another way.
@@ -369,8 +374,6 @@ class AccountJobs:
                 continue
             self._runner.job_ids.add(job.job_id)
             self._processing[job.job_id] = job
-            self._slots_taken_since = self._create_after = None
-            self._create_wait = FIRST_POLL_SECONDS
             if self._next_poll is None:
                 self._next_poll = self._runner.clock() + self._interval
         if self._polling is not None and self._polling.done():
