@@ -15,10 +15,12 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_x_organic_analytics.errors import XApiError, XErrorDetail
 from source_x_organic_analytics.streams import stats_jobs
+from source_x_organic_analytics.streams.result_files import ResultFiles
 from source_x_organic_analytics.streams.stats_jobs import (
     MAX_PROCESSING_JOBS,
     SLOTS_TAKEN,
     VANISHED_AFTER_SECONDS,
+    Job,
     JobWindow,
     StatsJobs,
 )
@@ -457,3 +459,22 @@ def test_a_window_whose_download_hangs_ends_at_the_stall_deadline(monkeypatch):
             finishes_within(10, lambda: list(runner.read("abc1", "w")))
     finally:
         release.set()
+
+
+def test_a_garbled_result_file_is_fetched_again_after_a_growing_pause(monkeypatch):
+    body = {"data": [], "request": {"params": {"entity_ids": ["1"]}}}
+    answers = iter([ValueError("not JSON"), EOFError("cut short"), body])
+
+    def fetch(self, url):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(ResultFiles, "fetch", fetch)
+    clock = FakeClock()
+    runner = StatsJobs(lambda *args: {}, ThreadPoolExecutor(1), 1, LOGGER, clock.sleep, clock)
+    job = Job("w", {}, ["1"], "abc1", job_id="1", status="SUCCESS", url=f"{RESULTS}/1.json.gz")
+    outcome = runner.collect(job)
+    assert clock.sleeps == [1.0, 2.0]  # not straight back into the same fault
+    assert outcome == (job, body)
