@@ -189,6 +189,11 @@ def test_a_truncated_gzip_is_garbled_not_refused():
         read_body(streamed(gzip_of(b'{"data": []}' * 1000)[:-20])[0])
 
 
+def test_a_corrupt_gzip_is_garbled_not_a_crash():
+    with pytest.raises(ValueError, match="corrupt"):  # what the engine downloads again
+        read_body(streamed(b"\x1f\x8b\x08\x00" + bytes(range(200)))[0])
+
+
 def test_an_oversized_result_file_is_read_synchronously(x):
     x.mocker.get(f"{RESULTS}/2.json.gz", content=gzip_bomb())
     output = sync(x)

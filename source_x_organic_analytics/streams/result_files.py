@@ -13,8 +13,8 @@ import logging
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -104,20 +104,14 @@ def _no_body_handling() -> dict[Any, ErrorResolution]:
     }
 
 
-@dataclass(frozen=True)
-class _Budget:
-    """How many bytes a stream may still bring before the file is refused."""
-
-    limit: int
-    what: str
-
-    def count(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        seen = 0
-        for chunk in chunks:
-            seen += len(chunk)
-            if seen > self.limit:
-                raise Unfetchable(f"has a result file larger than {self.limit // (1024 * 1024)} MB {self.what}")
-            yield chunk
+def _capped(chunks: Iterable[bytes], limit: int, what: str) -> Iterator[bytes]:
+    """The chunks, until they add up to more than `limit` bytes: then the file is refused."""
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
+            raise Unfetchable(f"has a result file larger than {limit // (1024 * 1024)} MB {what}")
+        yield chunk
 
 
 def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
@@ -137,10 +131,13 @@ def _inflate_members(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
     """Gzip members inflated one bounded step at a time: never more than CHUNK_BYTES of output per call, so a
     small compressed chunk cannot expand into memory all at once."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    for chunk in _prepend(first, chunks):
+    for chunk in chain((first,), chunks):
         data = chunk
         while True:
-            out = inflater.decompress(data, CHUNK_BYTES)
+            try:
+                out = inflater.decompress(data, CHUNK_BYTES)
+            except zlib.error as error:  # garbled: the caller downloads it again
+                raise ValueError(f"the gzip stream is corrupt ({error})") from error
             if out:
                 yield out
             data = inflater.unconsumed_tail
@@ -154,11 +151,6 @@ def _inflate_members(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
                 break
     if not inflater.eof:
         raise EOFError("the gzip stream ends before its end marker")
-
-
-def _prepend(first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from chunks
 
 
 def _gunzip_if_gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -178,8 +170,8 @@ def _gunzip_if_gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 def read_body(response: requests.Response) -> bytes:
     """The file's content, inflated (through at most two gzip layers), refused past the size caps."""
-    compressed = _Budget(MAX_COMPRESSED_BYTES, "compressed").count(_raw_chunks(response))
-    inflated = _Budget(MAX_INFLATED_BYTES, "once inflated").count(_gunzip_if_gzip(_gunzip_if_gzip(compressed)))
+    compressed = _capped(_raw_chunks(response), MAX_COMPRESSED_BYTES, "compressed")
+    inflated = _capped(_gunzip_if_gzip(_gunzip_if_gzip(compressed)), MAX_INFLATED_BYTES, "once inflated")
     return b"".join(inflated)
 
 
