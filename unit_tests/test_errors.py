@@ -2,7 +2,6 @@
 
 import json
 import time
-from unittest import mock
 
 import pytest
 import requests
@@ -14,26 +13,11 @@ from source_x_organic_analytics.errors import (
     ORJSON_MAX_BYTES,
     RateLimitGate,
     parse_json,
-    rate_limit_wait_seconds,
     retry_after_seconds,
+    retry_wait_seconds,
 )
 
-from .conftest import BASE, account, as_dicts, error_body, make_config
-
-FROZEN_NOW = 1_800_000_000.0
-SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
-
-
-@pytest.fixture
-def sleeps():
-    """Records every wait instead of sleeping; the clock is frozen so waits are exact."""
-    with (
-        mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as user_sleep,
-        mock.patch("time.sleep") as other_sleep,
-        mock.patch("source_x_organic_analytics.errors.time.time", return_value=FROZEN_NOW),
-    ):
-        # backoff itself sleeps 0 s between tries of a user-defined wait; only real waits count.
-        yield lambda: [c.args[0] for c in user_sleep.call_args_list + other_sleep.call_args_list if c.args[0]]
+from .conftest import BASE, FROZEN_NOW, SCHEDULED, account, as_dicts, error_body, make_config, x_answer
 
 
 def scheduled_catalog():
@@ -61,13 +45,14 @@ def test_429_waits_until_the_account_level_reset_then_succeeds(fake_x, source, s
 
 
 def test_429_without_account_header_uses_the_user_level_reset():
-    assert rate_limit_wait_seconds({"x-rate-limit-reset": str(int(FROZEN_NOW + 42))}, FROZEN_NOW) == 42
+    answer = x_answer(429, {"x-rate-limit-reset": str(int(FROZEN_NOW + 42))})
+    assert retry_wait_seconds(answer, FROZEN_NOW) == 42
 
 
 def test_429_without_any_reset_header_waits_a_sane_default_that_grows():
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=1) == 60
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=3) == 180
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=99) == 905
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=1) == 60
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=3) == 180
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=99) == 905
 
 
 def test_retry_after_accepts_seconds_and_http_dates():

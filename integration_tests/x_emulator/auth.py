@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
@@ -98,6 +99,9 @@ class OAuth2Tokens:
         self._refresh: dict[str, bool] = {}  # token -> still valid
         self._access: dict[str, float] = {}  # token -> monotonic expiry
         self.refreshes = 0
+        # When set, the next successful refresh answers this as `expires_in` (the token still lives access_ttl),
+        # then it is cleared: a token endpoint that lies about the lifetime once.
+        self.malformed_expires_in_once: Any = None
 
     def mint_refresh_token(self) -> str:
         token = "rt-" + secrets.token_urlsafe(32)
@@ -136,9 +140,12 @@ class OAuth2Tokens:
             access = "at-" + secrets.token_urlsafe(32)
             self._access[access] = time.monotonic() + self.access_ttl
             self.refreshes += 1
+            expires_in, self.malformed_expires_in_once = self.malformed_expires_in_once, None
+        if expires_in is None:
+            expires_in = int(self.access_ttl) if float(self.access_ttl).is_integer() else self.access_ttl
         return {
             "token_type": "bearer",
-            "expires_in": int(self.access_ttl) if float(self.access_ttl).is_integer() else self.access_ttl,
+            "expires_in": expires_in,
             "access_token": access,
             "scope": OAUTH2_SCOPE,
             "refresh_token": new_refresh,

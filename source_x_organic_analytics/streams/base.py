@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -31,8 +32,85 @@ API_VERSION = "12"
 REQUEST_TIMEOUT = (10, 60)
 
 
+# A page that brings no id this slice has not had yet is X handing the same objects again (seen: one page under a new
+# cursor each time, 11,433 times in 15 s). One or two can be the listing shifting while it is paged; this many in a row
+# is a loop.
+MAX_PAGES_WITHOUT_NEW_IDS = 3
+# The last bound, for what no id can tell (empty pages under ever-new cursors): at X's documented maximum of 1,000
+# objects a page (200 for scheduled tweets) that is 10 million tweets (2 million scheduled ones) of one ads account,
+# beyond any real account, and over an hour of X's 2,000 account reads per 15 minutes.
+MAX_PAGES_PER_SLICE = 10_000
+
+
 class PaginationLoopError(AirbyteTracedException):
     """X handed back a cursor it had already given: following it would page forever."""
+
+
+class EndlessPagingError(PaginationLoopError):
+    """X's paging of one listing would not end; `account_id` (None for a listing of no account) names whose read
+    stopped."""
+
+    def __init__(self, account_id: str | None, endpoint: str, why: str):
+        whose = f"ads account {account_id}" if account_id else "it"
+        message = (
+            f"X's paging of {endpoint} does not end: {why}. Stopped reading {whose} there so as not to loop "
+            "forever; the objects X had handed were emitted once. Retry the sync later; if it persists, report it "
+            "to X."
+        )
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
+        self.account_id = account_id
+        self.endpoint = endpoint
+
+
+class AccountEndlessPagingError(EndlessPagingError, AccountProblem):
+    """Endless paging of one ads account's listing: only that account is skipped, the others are still read."""
+
+
+class PageGuard:
+    """What one slice's pages have brought so far, to tell an endless listing from a long one."""
+
+    def __init__(self, account_id: str | None = None, endpoint: str = "", page_size: int = 1000):
+        self._account_id = account_id
+        self._endpoint = endpoint
+        self._page_size = page_size
+        self._cursors: set[str] = set()
+        self._ids: set[Any] = set()
+        self._pages = 0
+        self._received = 0
+        self._pages_without_new_ids = 0
+        self._total_count: int | None = None
+
+    def new_page(self, records: list[Mapping[str, Any]], total_count: Any) -> list[Mapping[str, Any]]:
+        """The page's records to emit: all of them if it brings an id not had yet, none if it brings only ids this
+        slice already emitted (X handing a page again)."""
+        self._pages += 1
+        self._received += len(records)
+        if isinstance(total_count, int) and not isinstance(total_count, bool):
+            self._total_count = total_count
+        ids = {record.get("id") for record in records}
+        if records and ids <= self._ids:
+            self._pages_without_new_ids += 1
+            return []
+        self._pages_without_new_ids = 0
+        self._ids |= ids
+        return records
+
+    def follow(self, cursor: str) -> None:
+        """Raises EndlessPagingError instead of following `cursor` when the listing would not end."""
+        if cursor in self._cursors:
+            self._stop("it returned the same page cursor twice")
+        self._cursors.add(cursor)
+        if self._pages_without_new_ids >= MAX_PAGES_WITHOUT_NEW_IDS:
+            self._stop(f"{self._pages_without_new_ids} pages in a row brought only objects it had already handed")
+        # Twice what X counts, and a page: objects added while the listing is paged are few.
+        if self._total_count is not None and self._received > 2 * self._total_count + self._page_size:
+            self._stop(f"it handed {self._received} objects after announcing a total of {self._total_count}")
+        if self._pages >= MAX_PAGES_PER_SLICE:
+            self._stop(f"it handed {self._pages} pages, more than any real listing has")
+
+    def _stop(self, why: str) -> None:
+        error = AccountEndlessPagingError if self._account_id else EndlessPagingError
+        raise error(self._account_id, self._endpoint, why)
 
 
 class XAdsStream(HttpStream, ABC):
@@ -45,7 +123,7 @@ class XAdsStream(HttpStream, ABC):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
         self.rate_limit_gates = RateLimitGates()
-        self._seen_cursors: set[str] = set()
+        self._paging = PageGuard()
         super().__init__(authenticator=context.authenticator)
         # The same client HttpStream builds, on a session that reads the environment once per host: HttpStream
         # offers no other way to give its client a session.
@@ -120,14 +198,8 @@ class XAdsStream(HttpStream, ABC):
                 raise ShapeError(f"`next_cursor` {cursor!r:.50} is not a string")
         if not cursor:
             return None
-        # A cursor X already gave would page forever; stop loudly instead of looping or silently truncating.
-        if cursor in self._seen_cursors:
-            message = (
-                f"X returned the same page cursor twice for {response.request.path_url}; stopped paging there "
-                "so as not to loop forever. Retry the sync later; if it persists, report it to X."
-            )
-            raise PaginationLoopError(message=message, internal_message=message, failure_type=FailureType.system_error)
-        self._seen_cursors.add(cursor)
+        # Stop loudly rather than loop or silently truncate.
+        self._paging.follow(cursor)
         return {"cursor": cursor}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
@@ -140,6 +212,7 @@ class XAdsStream(HttpStream, ABC):
             if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
                 raise ShapeError("`data` is not a list of objects")
             records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
+            records = self._paging.new_page(records, body.get("total_count"))
         # The CDK keeps this response, and the body parsed on it, until the next page has been fetched and parsed;
         # without `data` that is only the cursor, not a second page of objects (~4 MB for 1,000 tweets). The items
         # themselves are freed before the records are emitted.
@@ -152,7 +225,8 @@ class XAdsStream(HttpStream, ABC):
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every record of one slice, paging to the end."""
-        self._seen_cursors = set()
+        endpoint = urlsplit(self._join_url(self.url_base, self.path(stream_slice=stream_slice))).path
+        self._paging = PageGuard(stream_slice.get("account_id"), endpoint, self.page_size)
         yield from self._read_pages(
             lambda req, res, state, _slice: self.parse_response(res, stream_slice=_slice, stream_state=state),
             stream_slice,
