@@ -8,7 +8,6 @@ stops reading past a size no real result file comes near. Whatever it refuses, t
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 import zlib
@@ -25,6 +24,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
 from airbyte_cdk.sources.streams.http.http_client import HttpClient
 
+from ..config import is_loopback
 from ..errors import parse_json
 from ..http_session import EnvironmentOnceSession, NoCredentials
 
@@ -38,7 +38,6 @@ MAX_REDIRECTS = 3
 LINK_GONE_STATUSES = (403, 404, 410)  # what a storage answers for an expired or withdrawn link
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 GZIP_MAGIC = b"\x1f\x8b"
-LOOPBACK_NAMES = ("localhost",)
 TIMEOUT_SECONDS = (10, 300)  # connect, and each read of the body
 MAX_DOWNLOAD_SECONDS = 10 * 60  # a real file takes well under a second
 
@@ -72,15 +71,6 @@ def result_file_origins(*base_urls: str) -> frozenset[Origin]:
     return frozenset({("https", X_RESULT_HOST, 443), *(origin for origin in configured if origin is not None)})
 
 
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def refusal(url: str, origins: frozenset[Origin]) -> str | None:
     """Why `url` is not fetched, or None when it may be: a URL X did not send could lead the connector anywhere."""
     parts = urlsplit(url)
@@ -89,7 +79,7 @@ def refusal(url: str, origins: frozenset[Origin]) -> str | None:
         return "carries credentials in its URL"
     if origin is None or origin not in origins:
         return f"is not on X's result host {X_RESULT_HOST} nor on a configured API host ({parts.netloc or url!r})"
-    if origin[0] != "https" and not (origin[0] == "http" and _is_loopback(origin[1])):
+    if origin[0] != "https" and not (origin[0] == "http" and is_loopback(origin[1])):
         return f"is not HTTPS ({parts.scheme}://{parts.netloc})"
     return None
 
