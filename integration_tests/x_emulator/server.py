@@ -671,6 +671,10 @@ class EmulatorServer:
         job = self.jobs.get(job_id)
         if job is None or self.jobs.status(job) != "SUCCESS":
             return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        hostile = self.jobs.hostile_file(job)
+        if hostile is not None:
+            status, body, headers = hostile
+            return Response(status, body, "application/gzip" if status == 200 else "application/xml", headers)
         return Response(200, self.jobs.payload(job), "application/gzip")
 
     def _token(self, req: Request) -> Response:
