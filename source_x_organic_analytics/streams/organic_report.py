@@ -27,6 +27,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import config_error
 from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
+from ..metrics import ADS_METRIC_GROUPS, ADS_METRICS, ADS_RECORD_KEYS, PLACEMENT
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -44,7 +45,6 @@ from .post_analytics import (
     ADS_API_INSTEAD,
     ADS_API_MODE_INSTEAD,
     MAX_IDS_PER_V2_REQUEST,
-    PLACEMENT,
     V2RangeError,
     raise_for_v2_problem,
     v2_day_records,
@@ -54,36 +54,6 @@ from .result_files import result_file_origins
 from .stats_jobs import JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
-ENGAGEMENT_METRICS = (
-    "impressions",
-    "engagements",
-    "retweets",
-    "replies",
-    "likes",
-    "follows",
-    "unfollows",
-    "clicks",
-    "url_clicks",
-    "app_clicks",
-    "card_engagements",
-    "qualified_impressions",
-    "carousel_swipes",
-    "poll_card_vote",
-    "tweets_send",
-)
-VIDEO_METRICS = (
-    "video_total_views",
-    "video_views_25",
-    "video_views_50",
-    "video_views_75",
-    "video_views_100",
-    "video_cta_clicks",
-    "video_content_starts",
-    "video_3s100pct_views",
-    "video_6s_views",
-    "video_15s_views",
-)
-METRICS = ENGAGEMENT_METRICS + VIDEO_METRICS
 MAX_IDS_PER_REQUEST = 20
 
 
@@ -128,7 +98,6 @@ def sanitize_state(
 # Types that make the cheap checks below pass; anything else takes the slow path that names the problem.
 _SERIES_TYPES = {list}
 _PLAIN_METRIC_TYPES = {int, type(None)}
-_RECORD_KEYS = ("account_id", "tweet_id", "date", "placement", *METRICS)
 _is_present = partial(is_not, None)
 
 
@@ -145,7 +114,7 @@ def _day_names(first: date, days: int) -> tuple[str, ...]:
 
 
 def _raise_for_malformed_series(series: list[Any], tweet_id: str, account_id: str, window: DayWindow) -> None:
-    for name, values in zip(METRICS, series, strict=True):
+    for name, values in zip(ADS_METRICS, series, strict=True):
         if values is not None and (not isinstance(values, list) or len(values) != window.days):
             raise AirbyteTracedException(
                 message=f"X returned a malformed `{name}` series for tweet {tweet_id} in account "
@@ -166,7 +135,7 @@ def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
     for item in body.get("data") or []:
         tweet_id = required_id(item, "id")
         metrics = ((item.get("id_data") or [{}])[0] or {}).get("metrics") or {}
-        series = list(map(metrics.get, METRICS))
+        series = list(map(metrics.get, ADS_METRICS))
         present = list(filter(_is_present, series))
         if not (set(map(type, present)) <= _SERIES_TYPES and set(map(len, present)) <= lengths):
             _raise_for_malformed_series(series, tweet_id, account_id, window)
@@ -181,10 +150,10 @@ def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
         columns = [absent if values is None else pick(values) for values in series]
         if not set(map(type, chain.from_iterable(columns))) <= _PLAIN_METRIC_TYPES:
             columns = [tuple(map(metric_value, column)) for column in columns]
-        # One tuple of values a day, in _RECORD_KEYS' order, each zipped with the keys into its record.
+        # One tuple of values a day, in ADS_RECORD_KEYS' order, each zipped with the keys into its record.
         count = len(buckets)
         rows = zip((account_id,) * count, (tweet_id,) * count, pick(dates), (PLACEMENT,) * count, *columns, strict=True)
-        records.extend(map(dict, map(zip, repeat(_RECORD_KEYS), rows)))
+        records.extend(map(dict, map(zip, repeat(ADS_RECORD_KEYS), rows)))
     return records
 
 
@@ -534,6 +503,6 @@ class OrganicReport(AccountStream):
             "start_time": format_x_time(window.start),
             "end_time": format_x_time(window.end),
             "granularity": "DAY",
-            "metric_groups": "ENGAGEMENT,VIDEO",
+            "metric_groups": ADS_METRIC_GROUPS,
             "placement": PLACEMENT,
         }

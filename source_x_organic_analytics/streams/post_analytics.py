@@ -17,29 +17,10 @@ import requests
 from airbyte_cdk.models import FailureType
 
 from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id
+from ..metrics import PLACEMENT, V2_ANALYTICS_FIELDS, V2_TO_COLUMN
 from ..windows import DayWindow, format_x_time
 
 MAX_IDS_PER_V2_REQUEST = 100
-# The Ads API placement organic metrics are read for; v2 rows carry it too, so both sources give the same keys.
-PLACEMENT = "ALL_ON_TWITTER"
-# v2 field → report column. Columns only the Ads API has stay null in v2 records, and the reverse.
-V2_TO_COLUMN = {
-    "impressions": "impressions",
-    "engagements": "engagements",
-    "likes": "likes",
-    "retweets": "retweets",
-    "replies": "replies",
-    "url_clicks": "url_clicks",
-    "follows": "follows",
-    "unfollows": "unfollows",
-    # Views of every media type (images and GIFs too): not the Ads API's video-only `video_total_views`.
-    "media_views": "media_views",
-    "bookmarks": "bookmarks",
-    "quote_tweets": "quote_tweets",
-    "user_profile_clicks": "user_profile_clicks",
-    "detail_expands": "detail_expands",
-}
-ANALYTICS_FIELDS = ",".join(V2_TO_COLUMN)
 
 
 class V2RangeError(Exception):
@@ -52,7 +33,7 @@ def v2_params(window: DayWindow, tweet_ids: list[str]) -> dict[str, str]:
         "start_time": format_x_time(window.start),
         "end_time": format_x_time(window.end),
         "granularity": "hourly",
-        "analytics.fields": ANALYTICS_FIELDS,
+        "analytics.fields": V2_ANALYTICS_FIELDS,
     }
 
 
