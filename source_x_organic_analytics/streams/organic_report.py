@@ -51,7 +51,7 @@ from .post_analytics import (
     v2_params,
 )
 from .result_files import result_file_origins
-from .stats_jobs import JobWindow, StatsJobs
+from .stats_jobs import JobResult, JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
 MAX_IDS_PER_REQUEST = 20
@@ -424,11 +424,11 @@ class OrganicReport(AccountStream):
         self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account), timeline)
 
     def _window_outcomes(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, outcomes: Iterable[Any]
+        self, account_id: str, window: DayWindow, windows: WindowMaker, outcomes: Iterable[JobResult]
     ) -> Iterable[Mapping[str, Any]]:
         for outcome in outcomes:
-            if isinstance(outcome, tuple):
-                yield from bucket_records(outcome[1], window, account_id)
+            if outcome.body is not None:
+                yield from bucket_records(outcome.body, window, account_id)
                 continue
             # A job whose result cannot be had or trusted loses nothing: its tweets are read through the synchronous
             # endpoint instead.
