@@ -1,20 +1,18 @@
-"""What the streams of one sync share: config, one authenticator, the clock, and reads made once per sync."""
+"""What the streams of one sync share: the connection (config, one authenticator, the clock, the X API v2 usage) and
+the sync-wide services built on it, the account directory and the timelines, each read once per sync."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from requests.auth import AuthBase
 
 from .config import XConfig
-
-if TYPE_CHECKING:
-    from .streams.accounts import AccountDirectory
-    from .streams.tweets import TimelineCache
+from .timelines import Timelines
 
 
 def utc_now() -> datetime:
@@ -45,12 +43,34 @@ class V2Usage:
 
 
 @dataclass
-class SyncContext:
+class Connection:
+    """What every request of a sync needs."""
+
     config: XConfig
     # One authenticator for every stream, so an OAuth 2.0 token is refreshed (and its single-use refresh token
     # rotated) once, not once per stream.
     authenticator: AuthBase
     clock: Callable[[], datetime] = utc_now
-    accounts: AccountDirectory = field(init=False)
-    timelines: TimelineCache = field(init=False)
     v2_usage: V2Usage = field(default_factory=V2Usage)
+
+
+class Directory(Protocol):
+    """The accounts of a sync (ads accounts, or the authenticated user in x_api_v2 mode), read once."""
+
+    def listed(self) -> list[Mapping[str, Any]]: ...
+
+    def readable(self) -> list[Mapping[str, Any]]: ...
+
+    def get(self, account_id: str) -> Mapping[str, Any]: ...
+
+    def missing(self) -> list[str]: ...
+
+    def raise_for_missing(self) -> None: ...
+
+
+@dataclass(kw_only=True)
+class SyncContext(Connection):
+    """The connection and the services every stream of the sync shares, built complete before any stream."""
+
+    accounts: Directory
+    timelines: Timelines

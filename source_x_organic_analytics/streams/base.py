@@ -14,7 +14,7 @@ from airbyte_cdk.sources.streams.http import HttpClient, HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..context import SyncContext
+from ..context import Connection, SyncContext
 from ..errors import (
     AccountProblem,
     RateLimitGates,
@@ -119,7 +119,7 @@ class XAdsStream(HttpStream, ABC):
     primary_key = "id"
     page_size = 1000
 
-    def __init__(self, context: SyncContext):
+    def __init__(self, context: Connection):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
         self.rate_limit_gates = RateLimitGates()
@@ -238,6 +238,8 @@ class AccountStream(XAdsStream, ABC):
     """A stream read one ads account at a time. An account with a problem of its own (a refusal, a field that cannot
     be used) is skipped for the rest of the sync, so that the others are synced and its state never passes a window
     it did not read; the stream then ends with an error that names it."""
+
+    context: SyncContext
 
     def __init__(self, context: SyncContext):
         super().__init__(context)

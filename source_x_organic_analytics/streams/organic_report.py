@@ -28,6 +28,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..config import config_error
 from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..metrics import ADS_METRIC_GROUPS, ADS_METRICS, ADS_RECORD_KEYS, PLACEMENT
+from ..timelines import TimelineTweet
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -52,7 +53,6 @@ from .post_analytics import (
 )
 from .result_files import result_file_origins
 from .stats_jobs import JobResult, JobWindow, StatsJobs
-from .tweets import TimelineTweet
 
 MAX_IDS_PER_REQUEST = 20
 

@@ -15,11 +15,10 @@ import requests
 from airbyte_cdk.models import FailureType
 
 from ..config import config_error
-from ..context import SyncContext
+from ..context import Connection
 from ..errors import ShapeError, XApiError, expecting_x_shape, required_id, response_json
 from .base import PageGuard, XAdsStream
 from .post_analytics import v2_problem
-from .tweets import Tweets
 
 # X serves only this many of a user's most recent posts through the user timeline, then answers an empty page.
 TIMELINE_CAP = 3200
@@ -131,8 +130,8 @@ class V2Me(V2Stream):
 class V2UserDirectory:
     """The directory of x_api_v2 mode: the authenticated user only (`account_ids` does not apply)."""
 
-    def __init__(self, context: SyncContext):
-        self._me = V2Me(context)
+    def __init__(self, connection: Connection):
+        self._me = V2Me(connection)
         self._user: Mapping[str, Any] | None = None
         self._failure: Exception | None = None
 
@@ -195,8 +194,9 @@ def v2_tweet_record(item: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     }
 
 
-class V2Tweets(V2Stream, Tweets):
-    """The user's posts, newest first: they also give organic_report its post ids (each post is read once)."""
+class V2Timeline(V2Stream):
+    """The user's posts, newest first, for the timelines service: they give `tweets` its records and organic_report
+    its post ids (each post is read once per sync)."""
 
     name = "tweets"
     fixed_params = {"max_results": V2_PAGE_SIZE, "tweet.fields": TWEET_FIELDS}
@@ -207,9 +207,9 @@ class V2Tweets(V2Stream, Tweets):
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return v2_tweet_record(item, stream_slice["account_id"])
 
-    def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
+    def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         posts = 0
-        for record in super().read_account(stream_slice, stream_state):
+        for record in super().read_pages(stream_slice):
             posts += 1
             yield record
         self.context.v2_usage.add_posts(posts)
