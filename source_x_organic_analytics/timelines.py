@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .windows import DayWindow
+
 # One account's slice (`{"account_id": ...}`) → its timeline's tweet records, page after page.
 PageReader = Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]]
 
@@ -42,3 +44,8 @@ class Timelines:
             for _ in self.records(account_id):
                 pass
         return self._timelines[account_id]
+
+
+def eligible_ids(timeline: list[TimelineTweet], window: DayWindow) -> list[str]:
+    """Every organic tweet that existed before the window ends: old tweets keep earning impressions."""
+    return [t.id for t in timeline if t.created_at < window.end]
