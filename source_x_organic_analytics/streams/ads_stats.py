@@ -19,17 +19,13 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..errors import expecting_x_shape, metric_value, required_id
 from ..metrics import ADS_METRIC_GROUPS, ADS_METRICS, ADS_RECORD_KEYS, PLACEMENT
 from ..windows import SYNC_WINDOW_DAYS, DayWindow, WindowMaker, chunk_days, format_x_time
+from .metric_reader import MetricReader, batched
 from .stats_jobs import JobResult, JobWindow, StatsJobs
 
 MAX_IDS_PER_REQUEST = 20
 Call = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 # A window → the ids of the tweets it asks metrics for.
 TweetIds = Callable[[DayWindow], list[str]]
-
-
-def batched(ids: list[str], size: int) -> list[list[str]]:
-    """Consecutive batches of at most `size` ids: X caps the ids of one request."""
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 # Types that make the cheap checks below pass; anything else takes the slow path that names the problem.
@@ -105,17 +101,18 @@ def stats_params(window: DayWindow) -> dict[str, str]:
     }
 
 
-class AdsSyncReader:
+class AdsSyncReader(MetricReader):
     """The synchronous stats endpoint: batches of 20 tweets, at most `num_workers` requests in flight."""
 
-    def __init__(self, call: Call, pool: Executor):
-        self._call = call
-        self._pool = pool
+    batch_size = MAX_IDS_PER_REQUEST
 
-    def read(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, tweet_ids: list[str]
+    def __init__(self, call: Call, pool: Executor):
+        super().__init__(pool)
+        self._call = call
+
+    def read_batches(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
     ) -> Iterator[dict[str, Any]]:
-        batches = batched(tweet_ids, MAX_IDS_PER_REQUEST)
         for body in self._pool.map(lambda batch: self._stats(account_id, window, batch), batches):
             yield from bucket_records(body, window, account_id)
 

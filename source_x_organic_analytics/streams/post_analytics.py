@@ -23,7 +23,7 @@ from ..context import V2Usage
 from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id, response_json
 from ..metrics import PLACEMENT, V2_ANALYTICS_FIELDS, V2_TO_COLUMN
 from ..windows import SYNC_WINDOW_DAYS, DayWindow, WindowMaker, chunk_days, format_x_time
-from .ads_stats import batched
+from .metric_reader import MetricReader
 
 MAX_IDS_PER_V2_REQUEST = 100
 
@@ -128,9 +128,11 @@ def _v2_day_records(
 Send = Callable[[str, str, Mapping[str, Any]], requests.Response]
 
 
-class V2Reader:
+class V2Reader(MetricReader):
     """Organic metrics from `GET /2/tweets/analytics`: batches of 100 posts, a week a request, at most `num_workers`
     requests in flight. Days are the Ads API's (no `calendar_zone`) or the calendar days of one (x_api_v2 mode)."""
+
+    batch_size = MAX_IDS_PER_V2_REQUEST
 
     def __init__(
         self,
@@ -142,18 +144,17 @@ class V2Reader:
         calendar_zone: ZoneInfo | None,
         ads_api_instead: str,
     ):
+        super().__init__(pool)
         self._send = send
         self._url = f"{x_api_base_url}/2/tweets/analytics"
         self._usage = usage
-        self._pool = pool
         self._logger = logger
         self._calendar_zone = calendar_zone
         self._ads_api_instead = ads_api_instead
 
-    def read(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, tweet_ids: list[str]
+    def read_batches(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
     ) -> Iterator[dict[str, Any]]:
-        batches = batched(tweet_ids, MAX_IDS_PER_V2_REQUEST)
         for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
             part = windows(first, last)
             for records in self._pool.map(

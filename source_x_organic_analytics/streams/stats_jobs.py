@@ -489,38 +489,37 @@ class SlotWait:
         return None if self._after is None else self._after - self._clock()
 
 
+def _jobs_error(message: str, failure_type: FailureType = FailureType.transient_error) -> AirbyteTracedException:
+    return AirbyteTracedException(message=message, failure_type=failure_type)
+
+
 def _stalled(account_id: str, key: Hashable, unread: int) -> AirbyteTracedException:
-    return AirbyteTracedException(
-        message=f"X's analytics jobs for ads account {account_id} brought no result for "
-        f"{STALL_TIMEOUT_SECONDS // 60} minutes ({unread} still to read in window "
-        f"{_window_name(key)}); the sync state was not moved past them. Retry the sync later.",
-        failure_type=FailureType.transient_error,
+    return _jobs_error(
+        f"X's analytics jobs for ads account {account_id} brought no result for {STALL_TIMEOUT_SECONDS // 60} "
+        f"minutes ({unread} still to read in window {_window_name(key)}); the sync state was not moved past them. "
+        "Retry the sync later."
     )
 
 
 def _lost(account_id: str, key: Hashable, lost: int) -> AirbyteTracedException:
-    return AirbyteTracedException(
-        message=f"The connector lost track of {lost} analytics job(s) of ads account {account_id} "
-        f"(window {_window_name(key)}); the sync state was not moved past that window. Retry the sync; if "
-        "this persists, report it with the logs.",
-        failure_type=FailureType.system_error,
+    return _jobs_error(
+        f"The connector lost track of {lost} analytics job(s) of ads account {account_id} (window "
+        f"{_window_name(key)}); the sync state was not moved past that window. Retry the sync; if this persists, "
+        "report it with the logs.",
+        FailureType.system_error,
     )
 
 
 def _slots_kept(account_id: str, processing: int) -> AirbyteTracedException:
-    return AirbyteTracedException(
-        message=f"X kept all {MAX_PROCESSING_JOBS} processing-job slots of ads account {account_id} "
-        f"taken for {JOB_TIMEOUT_SECONDS // 60} minutes, {processing} of them by this sync: "
-        "another sync or tool may be running analytics jobs on that account. The sync state was not moved "
-        "past them; retry the sync later.",
-        failure_type=FailureType.transient_error,
+    return _jobs_error(
+        f"X kept all {MAX_PROCESSING_JOBS} processing-job slots of ads account {account_id} taken for "
+        f"{JOB_TIMEOUT_SECONDS // 60} minutes, {processing} of them by this sync: another sync or tool may be "
+        "running analytics jobs on that account. The sync state was not moved past them; retry the sync later."
     )
 
 
 def _too_slow(account_id: str, processing: int) -> AirbyteTracedException:
-    return AirbyteTracedException(
-        message=f"X's analytics jobs for ads account {account_id} did not finish within "
-        f"{JOB_TIMEOUT_SECONDS // 60} minutes ({processing} still processing); the sync state "
-        "was not moved past them. Retry the sync later.",
-        failure_type=FailureType.transient_error,
+    return _jobs_error(
+        f"X's analytics jobs for ads account {account_id} did not finish within {JOB_TIMEOUT_SECONDS // 60} minutes "
+        f"({processing} still processing); the sync state was not moved past them. Retry the sync later."
     )
