@@ -7,11 +7,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from requests.auth import AuthBase
 
 from .config import XConfig
+from .errors import RateLimitGates
+from .http_session import EnvironmentOnceSession
 from .timelines import Timelines
 
 
@@ -44,7 +46,7 @@ class V2Usage:
 
 @dataclass
 class Connection:
-    """What every request of a sync needs."""
+    """What every request of a sync needs, one of each per sync."""
 
     config: XConfig
     # One authenticator for every stream, so an OAuth 2.0 token is refreshed (and its single-use refresh token
@@ -52,6 +54,34 @@ class Connection:
     authenticator: AuthBase
     clock: Callable[[], datetime] = utc_now
     v2_usage: V2Usage = field(default_factory=V2Usage)
+    # One session (its connection pool and the environment's proxy and CA settings) under every stream's HTTP client.
+    session: EnvironmentOnceSession = field(default_factory=EnvironmentOnceSession)
+    # One rate-limit gate per endpoint for the whole sync: X counts its budgets per endpoint, whichever stream asks.
+    rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
+
+
+T = TypeVar("T")
+
+
+class ReadOnce(Generic[T]):
+    """A read made once per sync, its failure included: every stream would otherwise redo the same failing calls
+    with their retries."""
+
+    def __init__(self, read: Callable[[], T]):
+        self._read = read
+        self._value: T | None = None
+        self._failure: Exception | None = None
+
+    def get(self) -> T:
+        if self._failure is not None:
+            raise self._failure
+        if self._value is None:
+            try:
+                self._value = self._read()
+            except Exception as error:
+                self._failure = error
+                raise
+        return self._value
 
 
 class Directory(Protocol):

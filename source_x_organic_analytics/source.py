@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -43,14 +44,8 @@ class SourceXOrganicAnalytics(AbstractSource):
             self._v2_usage = connection.v2_usage
         else:
             accounts, timeline = AccountDirectory(connection, parsed.account_ids), TimelinePages(connection)
-        return SyncContext(
-            config=parsed,
-            authenticator=connection.authenticator,
-            clock=self._clock,
-            v2_usage=connection.v2_usage,
-            accounts=accounts,
-            timelines=Timelines(timeline.read_pages),
-        )
+        shared = {f.name: getattr(connection, f.name) for f in fields(Connection)}
+        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline.read_pages))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context = self._context(config)

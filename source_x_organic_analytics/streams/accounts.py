@@ -10,7 +10,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import config_error, short_list
-from ..context import Connection, SyncContext
+from ..context import Connection, ReadOnce, SyncContext
 from ..errors import AccountAccessError, ShapeError, expecting_x_shape, required_id
 from .base import XAdsStream
 
@@ -60,21 +60,10 @@ class AccountDirectory:
         self._configured_ids = configured_ids
         self._accounts = AccountReads(connection)
         self._workers = connection.config.num_workers
-        self._listed: list[Mapping[str, Any]] | None = None
-        self._failure: Exception | None = None
+        self._listing = ReadOnce(lambda: self._read_configured() if self._configured_ids else self._list_all())
 
     def listed(self) -> list[Mapping[str, Any]]:
-        # A failed read is remembered too: every stream of the sync would otherwise redo the same failing calls with
-        # their retries.
-        if self._failure is not None:
-            raise self._failure
-        if self._listed is None:
-            try:
-                self._listed = self._read_configured() if self._configured_ids else self._list_all()
-            except Exception as error:
-                self._failure = error
-                raise
-        return self._listed
+        return self._listing.get()
 
     def _list_all(self) -> list[Mapping[str, Any]]:
         return list(self._accounts.read_pages({}))

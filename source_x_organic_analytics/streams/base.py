@@ -17,7 +17,6 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from ..context import Connection, SyncContext
 from ..errors import (
     AccountProblem,
-    RateLimitGates,
     ShapeError,
     XBackoffStrategy,
     XErrorHandler,
@@ -25,7 +24,6 @@ from ..errors import (
     raise_for_refusal,
     response_json,
 )
-from ..http_session import EnvironmentOnceSession
 
 API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
@@ -122,16 +120,16 @@ class XAdsStream(HttpStream, ABC):
     def __init__(self, context: Connection):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
-        self.rate_limit_gates = RateLimitGates()
+        self.rate_limit_gates = context.rate_limit_gates
         self._paging = PageGuard()
         super().__init__(authenticator=context.authenticator)
-        # The same client HttpStream builds, on a session that reads the environment once per host: HttpStream
-        # offers no other way to give its client a session.
+        # The same client HttpStream builds, on the sync's one session: HttpStream offers no other way to give its
+        # client a session.
         self._http_client = HttpClient(
             name=self.name,
             logger=self.logger,
             error_handler=self.get_error_handler(),
-            session=EnvironmentOnceSession(),
+            session=context.session,
             authenticator=context.authenticator,
             backoff_strategy=self.get_backoff_strategy(),
             message_repository=InMemoryMessageRepository(),

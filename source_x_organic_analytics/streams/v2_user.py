@@ -15,7 +15,7 @@ import requests
 from airbyte_cdk.models import FailureType
 
 from ..config import config_error
-from ..context import Connection
+from ..context import Connection, ReadOnce
 from ..errors import ShapeError, XApiError, expecting_x_shape, required_id, response_json
 from .base import PageGuard, XAdsStream
 from .post_analytics import v2_problem
@@ -132,23 +132,14 @@ class V2UserDirectory:
 
     def __init__(self, connection: Connection):
         self._me = V2Me(connection)
-        self._user: Mapping[str, Any] | None = None
-        self._failure: Exception | None = None
+        # Read once per sync: X allows 75 of these per 15 minutes.
+        self._users = ReadOnce(lambda: list(self._me.read_pages({})))
 
     def listed(self) -> list[Mapping[str, Any]]:
-        # Read once per sync, failure included: X allows 75 of these per 15 minutes.
-        if self._failure is not None:
-            raise self._failure
-        if self._user is None:
-            try:
-                users = list(self._me.read_pages({}))
-            except Exception as error:
-                self._failure = error
-                raise
-            if len(users) != 1:
-                raise config_error(f"X API v2 answered GET /2/users/me with {len(users)} users instead of one.")
-            self._user = users[0]
-        return [self._user]
+        users = self._users.get()
+        if len(users) != 1:
+            raise config_error(f"X API v2 answered GET /2/users/me with {len(users)} users instead of one.")
+        return users
 
     def readable(self) -> list[Mapping[str, Any]]:
         return self.listed()
