@@ -10,6 +10,7 @@ import pytest
 
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, build_dataset, v2_lookup
+from integration_tests.x_emulator.server import _json
 
 NOW = e2e.current_hour() - dt.timedelta(hours=1)  # never ahead of the connector's own clock (see test_end_to_end)
 TODAY = NOW.date()
@@ -140,3 +141,23 @@ def test_an_account_refused_on_promotable_users_is_skipped_and_named(ds, tmp_pat
     assert run.final_stream_state(STREAM) == {r["account_id"]: {"date": r["date"]} for r in expected}
     (error,) = stream_errors(run)
     assert refused in error["message"] and error["failure_type"] == "config_error"
+
+
+def test_a_user_x_cannot_look_up_costs_no_other_account_its_row(ds, tmp_path):
+    gone = ds.readable_accounts()[0].id
+    unknown_user = "42"
+
+    def answer(req):
+        if req.path == PROMOTABLE_USERS.format(gone):
+            user = {"id": "p1", "user_id": unknown_user, "promotable_user_type": "FULL", "deleted": False}
+            return _json(200, {"data": [user], "next_cursor": None, "request": {"params": {}}})
+        return None
+
+    with e2e.RefusingEmulator(ds, now=NOW, answer=answer) as emu:
+        run = e2e.run_cli(tmp_path, "read", config(emu, "ads_api", "oauth2.0"), e2e.catalog([STREAM]))
+        expected = [r for r in truth(emu, "ads_api") if r["account_id"] != gone]
+    assert run.returncode != 0
+    assert run.records(STREAM) == expected and expected
+    (error,) = stream_errors(run)
+    assert gone in error["message"] and unknown_user in error["message"], error
+    assert "Could not find user with ids: [42]" in error["message"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .v2 import invalid_request
+from .v2 import invalid_request, not_found_error
 from .v2_users import USER_FIELDS, _fields, forbidden_body, user_v2
 
 if TYPE_CHECKING:
@@ -63,18 +63,6 @@ def _user_object(user: User, account: Account | None, fields: tuple[str, ...], m
     return {name: base[name] for name in fields if name in base}
 
 
-def _not_found(user_id: str) -> dict[str, Any]:
-    return {
-        "value": user_id,
-        "detail": f"Could not find user with ids: [{user_id}].",
-        "title": "Not Found Error",
-        "resource_type": "user",
-        "parameter": "ids",
-        "resource_id": user_id,
-        "type": "https://api.x.com/2/problems/resource-not-found",
-    }
-
-
 def users_lookup(ds: Dataset, params: dict[str, str], growth: int, omitted: Iterable[str]) -> tuple[int, dict]:
     """``GET /2/users``: 1–100 numeric ids; unknown ids come back as per-item errors beside ``data``."""
     ids = [i.strip() for i in params.get("ids", "").split(",") if i.strip()]
@@ -85,7 +73,7 @@ def users_lookup(ds: Dataset, params: dict[str, str], growth: int, omitted: Iter
     data, errors = [], []
     for user_id in ids:
         if user_id not in known:
-            errors.append(_not_found(user_id))
+            errors.append(not_found_error(user_id, "user"))
             continue
         user, account = known[user_id]
         data.append(_user_object(user, account, fields, public_metrics(user.id, growth, omitted)))

@@ -13,50 +13,29 @@ Which users: in `ads_api` mode each account's FULL promotable user (`GET /12/acc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import date
 from typing import Any
 
-import requests
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import (
-    AccountDataError,
-    ShapeError,
-    XApiError,
-    expecting_x_shape,
-    metric_value,
-    required_id,
-    response_json,
-)
+from ..errors import AccountDataError, ShapeError, expecting_x_shape, metric_value, required_id, response_json
 from .base import AccountStream
 from .organic_report import OrganicReport
-from .post_analytics import v2_problem
 from .v2_user import raise_for_v2_user_problem
 
 COUNTS = ("followers_count", "following_count", "tweet_count", "listed_count", "like_count", "media_count")
 LOOKUP_FIELDS = "public_metrics,username,name"
 MAX_IDS_PER_LOOKUP = 100
+# What the stream needs when the app has no X API v2 access; the Ads API streams need none.
+NOT_ENROLLED = (
+    "followers_history needs X API v2 access, which this X app lacks. In the X Developer Portal, attach the app to a "
+    "Project with an X API v2 access tier that includes user lookup (GET /2/users: the Basic tier or above, or "
+    "pay-per-use), then use that app's keys; or deselect followers_history. The other streams do not need it."
+)
 
 
-def raise_for_lookup_refusal(response: requests.Response, auth_type: str) -> None:
-    """A refused user lookup. Without X API v2 access it is the stream's alone: the Ads API streams still sync."""
-    if response.ok:
-        return
-    error, problem = v2_problem(response)
-    if response.status_code == 403 and problem.get("reason") == "client-not-enrolled":
-        raise XApiError(
-            error,
-            f"followers_history needs X API v2 access, which this X app lacks ({error}). In the X Developer Portal, "
-            "attach the app to a Project with an X API v2 access tier that includes user lookup (GET /2/users: the "
-            "Basic tier or above, or pay-per-use), then use that app's keys; or deselect followers_history. The "
-            "other streams do not need it.",
-        )
-    raise_for_v2_user_problem(response, auth_type)
-
-
-def sanitize_snapshot_state(state: Any, warn: Any) -> dict[str, dict[str, str]]:
+def sanitize_snapshot_state(state: Any, warn: Callable[[str], None]) -> dict[str, dict[str, str]]:
     """Keep each `{"<account_id>": {"date": "YYYY-MM-DD"}}` entry; a malformed one is dropped with a warning. Nothing
     is read from it, so nothing can be lost by dropping it: the next snapshot writes it again."""
     if not isinstance(state, Mapping):
@@ -93,17 +72,12 @@ class FollowersHistory(AccountStream):
     # -- slices: one per account, planned for every account first so the users are looked up 100 at a time --------
 
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
-        planned: list[Mapping[str, Any] | None] = []
-        skipped: AirbyteTracedException | None = None
-        try:
-            planned.extend(super().stream_slices(sync_mode, **kwargs))
-        except AirbyteTracedException as error:
-            # The accounts that could be planned are still snapshotted; the error that names the others comes last.
-            skipped = error
-        self._look_up([user_id for s in planned if s for user_id in s["user_ids"]])
+        self._skipped = {}
+        planned = [s for account in self.context.accounts.readable() for s in self.planned_slices(account)]
+        self._look_up([user_id for s in planned for user_id in s["user_ids"]])
         yield from planned
-        if skipped is not None:
-            raise skipped
+        # After every slice was read: names the accounts skipped while planning and those skipped while reading.
+        self._raise_for_skipped()
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         account_id = account["id"]
@@ -131,7 +105,7 @@ class FollowersHistory(AccountStream):
         for start in range(0, len(unique), MAX_IDS_PER_LOOKUP):
             batch = unique[start : start + MAX_IDS_PER_LOOKUP]
             response = self.send_gated("GET", url, {"ids": ",".join(batch), "user.fields": LOOKUP_FIELDS})
-            raise_for_lookup_refusal(response, self.context.config.auth_type)
+            raise_for_v2_user_problem(response, self.context.config.auth_type, NOT_ENROLLED)
             with expecting_x_shape("GET /2/users"):
                 self._read_lookup(response_json(response))
         self._warn_for_absent_counts()
