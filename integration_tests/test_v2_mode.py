@@ -259,7 +259,7 @@ def test_the_emulator_gives_private_metrics_for_posts_of_the_last_30_days_only(d
     assert all("organic_metrics" not in p and "non_public_metrics" not in p for p in posts if p not in recent)
 
 
-def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_path):
+def test_the_demo_in_v2_mode_syncs_its_streams_without_an_ads_api_request(tmp_path):
     env = {**os.environ, "DEMO_DIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "demo.run_demo", "--api", "x_api_v2"],
@@ -276,7 +276,7 @@ def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         rows = db.execute("SELECT count(*) FROM organic_report").fetchone()[0]
     db.close()
-    assert tables == set(V2_STREAMS) and rows > 0
+    assert tables == {*V2_STREAMS, "followers_history"} and rows > 0
 
 
 class AnalyticsNotInTier(EmulatorServer):
