@@ -7,6 +7,8 @@ import datetime as dt
 from collections import Counter
 
 import pytest
+import requests
+from requests_oauthlib import OAuth1
 
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import EmulatorServer, build_dataset, v2_lookup
@@ -161,3 +163,34 @@ def test_a_user_x_cannot_look_up_costs_no_other_account_its_row(ds, tmp_path):
     (error,) = stream_errors(run)
     assert gone in error["message"] and unknown_user in error["message"], error
     assert "Could not find user with ids: [42]" in error["message"]
+
+
+def get(emu: EmulatorServer, path: str, **params) -> dict:
+    c = emu.oauth1_config()["credentials"]
+    auth = OAuth1(c["consumer_key"], c["consumer_secret"], c["access_token"], c["access_token_secret"])
+    response = requests.get(emu.base_url + path, params=params, auth=auth, timeout=10)
+    return {"status": response.status_code, **response.json()}
+
+
+def test_the_emulators_lookup_answers_ids_fields_unknown_users_and_its_hooks(ds):
+    brand = ds.readable_accounts()[0].full_user
+    with EmulatorServer(ds, now=NOW) as emu:
+        found = get(emu, "/2/users", ids=f"{brand.id},42", **{"user.fields": "public_metrics"})
+        too_many = get(emu, "/2/users", ids=",".join(str(n) for n in range(1, 102)))
+        me = get(emu, "/2/users/me", **{"user.fields": "public_metrics"})
+        emu.v2_followers_growth, emu.v2_public_metrics_omitted = 5, {"followers_count"}
+        later = get(emu, "/2/users", ids=str(brand.id), **{"user.fields": "public_metrics"})
+        emu.v2_enrolled = False
+        not_enrolled = get(emu, "/2/users", ids=str(brand.id))
+    counts = v2_lookup.public_metrics(brand.id)
+    assert found["status"] == 200
+    assert found["data"] == [
+        {"id": str(brand.id), "name": brand.name, "username": brand.screen_name, "public_metrics": counts}
+    ]
+    assert [e["value"] for e in found["errors"]] == ["42"]
+    assert too_many["status"] == 400
+    assert me["data"]["public_metrics"] == counts
+    assert later["data"][0]["public_metrics"] == {
+        k: v for k, v in v2_lookup.public_metrics(brand.id, 5).items() if k != "followers_count"
+    }
+    assert not_enrolled["status"] == 403 and not_enrolled["reason"] == "client-not-enrolled"
