@@ -127,42 +127,36 @@ def test_counts_x_leaves_out_are_null_with_one_warning(ds, api, tmp_path):
     assert "followers_count, following_count out of" in warnings(run, "public_metrics")[0]
 
 
+def sync_with_promotable_users(ds, tmp_path, account_id: str, answer, oauth: str) -> tuple[e2e.CliRun, list[dict]]:
+    """A sync where X answers `answer` to the promotable users of `account_id`; and the rows of the other accounts."""
+
+    def dispatch(req):
+        return answer if req.path == PROMOTABLE_USERS.format(account_id) else None
+
+    with e2e.RefusingEmulator(ds, now=NOW, answer=dispatch) as emu:
+        run = e2e.run_cli(tmp_path, "read", config(emu, "ads_api", oauth), e2e.catalog([STREAM]))
+        others = [r for r in truth(emu, "ads_api") if r["account_id"] != account_id]
+    assert run.returncode != 0
+    assert run.records(STREAM) == others and others
+    assert run.final_stream_state(STREAM) == {r["account_id"]: {"date": r["date"]} for r in others}
+    return run, others
+
+
 def test_an_account_refused_on_promotable_users_is_skipped_and_named(ds, tmp_path):
     refused = ds.readable_accounts()[1].id
-
-    def answer(req):
-        if req.path == PROMOTABLE_USERS.format(refused):
-            return e2e.x_error(403, "UNAUTHORIZED_ACCESS", "The user is not authorized to access this account")
-        return None
-
-    with e2e.RefusingEmulator(ds, now=NOW, answer=answer) as emu:
-        run = e2e.run_cli(tmp_path, "read", config(emu, "ads_api", "oauth1.0a"), e2e.catalog([STREAM]))
-        expected = [r for r in truth(emu, "ads_api") if r["account_id"] != refused]
-    assert run.returncode != 0
-    assert run.records(STREAM) == expected and expected
-    assert run.final_stream_state(STREAM) == {r["account_id"]: {"date": r["date"]} for r in expected}
+    refusal = e2e.x_error(403, "UNAUTHORIZED_ACCESS", "The user is not authorized to access this account")
+    run, _ = sync_with_promotable_users(ds, tmp_path, refused, refusal, "oauth1.0a")
     (error,) = stream_errors(run)
     assert refused in error["message"] and error["failure_type"] == "config_error"
 
 
 def test_a_user_x_cannot_look_up_costs_no_other_account_its_row(ds, tmp_path):
     gone = ds.readable_accounts()[0].id
-    unknown_user = "42"
-
-    def answer(req):
-        if req.path == PROMOTABLE_USERS.format(gone):
-            user = {"id": "p1", "user_id": unknown_user, "promotable_user_type": "FULL", "deleted": False}
-            return _json(200, {"data": [user], "next_cursor": None, "request": {"params": {}}})
-        return None
-
-    with e2e.RefusingEmulator(ds, now=NOW, answer=answer) as emu:
-        run = e2e.run_cli(tmp_path, "read", config(emu, "ads_api", "oauth2.0"), e2e.catalog([STREAM]))
-        expected = [r for r in truth(emu, "ads_api") if r["account_id"] != gone]
-    assert run.returncode != 0
-    assert run.records(STREAM) == expected and expected
+    user = {"id": "p1", "user_id": "42", "promotable_user_type": "FULL", "deleted": False}
+    listing = _json(200, {"data": [user], "next_cursor": None, "request": {"params": {}}})
+    run, _ = sync_with_promotable_users(ds, tmp_path, gone, listing, "oauth2.0")
     (error,) = stream_errors(run)
-    assert gone in error["message"] and unknown_user in error["message"], error
-    assert "Could not find user with ids: [42]" in error["message"]
+    assert gone in error["message"] and "Could not find user with ids: [42]" in error["message"], error
 
 
 def get(emu: EmulatorServer, path: str, **params) -> dict:
