@@ -7,5 +7,6 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import source_x_organic_a
   echo "Setting up .venv (first run only) ..."
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -qq --upgrade pip
-  .venv/bin/python -m pip install -qq -e ".[tests]"
+  # the same dependency versions as the image (requirements.lock), plus the test tools
+  .venv/bin/python -m pip install -qq -e ".[tests]" --constraint requirements.lock
 fi
