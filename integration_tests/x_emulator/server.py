@@ -107,6 +107,7 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     # (method, path pattern, endpoint name, rate-limit family)
     ("POST", re.compile(r"/2/oauth2/token"), "token", None),
+    ("GET", re.compile(r"/i/oauth2/authorize"), "authorize", None),  # x.com's consent screen (a browser's, not ours)
     ("GET", re.compile(r"/_jobs/(?P<job>\d+)\.json\.gz"), "job_file", None),
     ("GET", re.compile(r"/12/accounts"), "accounts", "accounts_list"),
     ("GET", re.compile(r"/12/accounts/(?P<account>[^/]+)"), "account", "account_reads"),
@@ -368,6 +369,8 @@ class EmulatorServer:
             error = {"code": "ROUTE_NOT_FOUND", "message": "The requested resource could not be found"}
             return _json(404, {"errors": [error]})
         name, family, groups = route
+        if name == "authorize":
+            return self._authorize(req)
         if name == "token":
             fault = self._fault(self.faults is not None and self.faults.include_token_endpoint)
             return _apply_fault(fault, self._token, req)
@@ -644,10 +647,17 @@ class EmulatorServer:
             return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         return Response(200, self.jobs.payload(job), "application/gzip")
 
+    def _authorize(self, req: Request) -> Response:
+        try:
+            return Response(302, b"", headers={"Location": self.oauth2.authorize(req.params)})
+        except auth.TokenError as err:
+            return _json(err.status, err.body)
+
     def _token(self, req: Request) -> Response:
         form = dict(parse_qsl(req.form_body or "", keep_blank_values=True))
+        grant = self.oauth2.exchange_code if form.get("grant_type") == "authorization_code" else self.oauth2.refresh
         try:
-            return _json(200, self.oauth2.refresh(form, req.headers.get("authorization")))
+            return _json(200, grant(form, req.headers.get("authorization")))
         except auth.TokenError as err:
             return _json(err.status, err.body)
 
