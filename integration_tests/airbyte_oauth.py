@@ -154,8 +154,12 @@ class DeclarativeOAuthFlow:
             code=callback.get(self.spec_input.get("auth_code_key", "code"), ""),
             state=callback.get(self.spec_input.get("state_key", "state"), ""),
         )
-        headers = {render(k, values): render(v, values) for k, v in self.spec_input.get("access_token_headers", {}).items()}
-        params = {render(k, values): render(v, values) for k, v in self.spec_input.get("access_token_params", {}).items()}
+        headers = {
+            render(k, values): render(v, values) for k, v in self.spec_input.get("access_token_headers", {}).items()
+        }
+        params = {
+            render(k, values): render(v, values) for k, v in self.spec_input.get("access_token_params", {}).items()
+        }
         url = self.reroute(render(self.spec_input["access_token_url"], values))
         if headers.get("Content-Type") == FORM_CONTENT_TYPE:
             answer = session.post(url, headers=headers, data=params, timeout=10)

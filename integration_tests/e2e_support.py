@@ -148,15 +148,18 @@ class CliRun:
 def run_cli(
     workdir: Path,
     command: str,
-    config: dict[str, Any],
+    config: dict[str, Any] | None,
     catalog_data: dict[str, Any] | None = None,
     state: list[dict[str, Any]] | None = None,
     timeout: float = 120,
 ) -> CliRun:
+    """``config`` None: a command without one (spec)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config_file = workdir / "config.json"
-    config_file.write_text(json.dumps(config))
-    args = [cli_path(), command, "--config", str(config_file)]
+    args = [cli_path(), command]
+    if config is not None:
+        config_file = workdir / "config.json"
+        config_file.write_text(json.dumps(config))
+        args += ["--config", str(config_file)]
     if catalog_data is not None:
         catalog_file = workdir / "catalog.json"
         catalog_file.write_text(json.dumps(catalog_data))
