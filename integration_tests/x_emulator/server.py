@@ -122,6 +122,22 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
 ]
 
 
+# The X host that serves each route (everything else is the Ads API's): the emulator serves them all on one port.
+X_HOST_OF_ROUTE = {
+    "token": "api.x.com",
+    "authorize": "x.com",
+    "job_file": "ton.twimg.com",
+    "v2_analytics": "api.x.com",
+}
+ADS_API_HOST = "ads-api.x.com"
+
+
+def x_host(method: str, path: str) -> str | None:
+    """The host X serves this request from, None for a path X has no route for."""
+    route = _route(method, path)
+    return None if route is None else X_HOST_OF_ROUTE.get(route[0], ADS_API_HOST)
+
+
 def _route(method: str, path: str) -> tuple[str, str | None, dict[str, str]] | None:
     for m, pattern, name, family in _ROUTES:
         match = pattern.fullmatch(path)
