@@ -9,8 +9,12 @@ FROM ${BASE_IMAGE} AS builder
 ARG PIP_NO_INDEX
 ARG PIP_FIND_LINKS
 WORKDIR /airbyte/integration_code
+# requirements.lock pins every dependency to the versions the test suite ran. Installed first, in their own layer,
+# they are reinstalled only when the lock changes, not at every change of the connector's code.
+COPY requirements.lock ./
+COPY .wheelhouse ./.wheelhouse
+RUN pip install --no-cache-dir --requirement requirements.lock
 COPY . ./
-# requirements.lock pins every dependency to the versions the test suite ran.
 RUN pip install --no-cache-dir --constraint requirements.lock .
 
 FROM ${BASE_IMAGE}

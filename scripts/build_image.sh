@@ -11,7 +11,7 @@ PYTHON="${PYTHON:-python3}"
 stamp="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
 if [ "$(cat .wheelhouse/.stamp 2>/dev/null)" != "$stamp" ]; then
   echo "build_image: building .wheelhouse from requirements.lock ..." >&2
-  rm -rf .wheelhouse
+  find .wheelhouse -name '*.whl' -delete
   "$PYTHON" -m pip wheel -q --no-deps -r requirements.lock -w .wheelhouse
   # the build backend, for pip's isolated build of the connector itself
   "$PYTHON" -m pip wheel -q "$(sed -n 's/^requires = \["\(.*\)"\]/\1/p' pyproject.toml)" -w .wheelhouse

@@ -46,5 +46,11 @@ build_standin() {
 }
 
 engine_up || start_engine
+# Airbyte's own base image, where a registry made it available, is the better base.
+airbyte_base="$(sed -n 's/^ARG BASE_IMAGE=//p' "$(dirname "$0")/../Dockerfile")"
+if docker image inspect "$airbyte_base" >/dev/null 2>&1; then
+  echo "$airbyte_base"
+  exit 0
+fi
 docker image inspect "$STANDIN_TAG" >/dev/null 2>&1 || build_standin
 echo "$STANDIN_TAG"
