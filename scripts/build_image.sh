@@ -8,13 +8,14 @@ cd "$(dirname "$0")/.."
 TAG="${1:?usage: scripts/build_image.sh TAG [BASE_IMAGE]}"
 BASE_IMAGE="${2:-}"
 PYTHON="${PYTHON:-python3}"
-stamp="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+build_backend="$(sed -n 's/^requires = \["\(.*\)"\]/\1/p' pyproject.toml)"
+stamp="$({ cat requirements.lock; echo "$build_backend"; } | sha256sum | cut -c1-16)"
 if [ "$(cat .wheelhouse/.stamp 2>/dev/null)" != "$stamp" ]; then
   echo "build_image: building .wheelhouse from requirements.lock ..." >&2
   find .wheelhouse -name '*.whl' -delete
   "$PYTHON" -m pip wheel -q --no-deps -r requirements.lock -w .wheelhouse
   # the build backend, for pip's isolated build of the connector itself
-  "$PYTHON" -m pip wheel -q "$(sed -n 's/^requires = \["\(.*\)"\]/\1/p' pyproject.toml)" -w .wheelhouse
+  "$PYTHON" -m pip wheel -q "$build_backend" -w .wheelhouse
   echo "$stamp" >.wheelhouse/.stamp
 fi
 args=(--network none --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/airbyte/integration_code/.wheelhouse)
