@@ -25,8 +25,8 @@ from typing import Any
 
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http import HttpClient
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
-from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..errors import XApiError, expecting_x_shape, parse_json, required_id
