@@ -4,6 +4,8 @@ host the connector contacts (a platform that enforces the list blocks any other)
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,3 +77,29 @@ def test_form_shows_accounts_and_start_date_and_hides_the_base_urls(spec):
     assert properties["start_date"]["always_show"] is True
     for base_url in ("api_base_url", "x_api_base_url"):
         assert properties[base_url]["airbyte_hidden"] is True
+
+
+def test_every_field_the_form_shows_has_a_field_anchor_in_the_docs(spec):
+    docs = (e2e.ROOT / "docs" / "x-organic-analytics.md").read_text()
+    anchored = {
+        name.strip() for group in re.findall(r'<FieldAnchor field="([^"]+)">', docs) for name in group.split(",")
+    }
+    properties = spec["connectionSpecification"]["properties"]
+    shown = {name for name, prop in properties.items() if name != "credentials" and not prop.get("airbyte_hidden")}
+    for option in properties["credentials"]["oneOf"]:
+        shown |= {
+            f"credentials.{name}"
+            for name, prop in option["properties"].items()
+            if name != "auth_type" and not prop.get("airbyte_hidden")
+        }
+    assert shown - anchored == set()
+
+
+def test_registry_entries_name_the_distribution_and_the_dockerfiles_base_image():
+    assert METADATA["data"]["remoteRegistries"]["pypi"] == {
+        "enabled": True,
+        "packageName": importlib.metadata.metadata("airbyte-source-x-organic-analytics")["Name"],
+    }
+    assert {"oss", "cloud"} <= set(METADATA["data"]["registryOverrides"])
+    dockerfile = (e2e.ROOT / "Dockerfile").read_text()
+    assert f"ARG BASE_IMAGE={METADATA['data']['connectorBuildOptions']['baseImage']}\n" in dockerfile
