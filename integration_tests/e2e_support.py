@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import requests
 
 from integration_tests.x_emulator import Dataset, EmulatorServer
 from integration_tests.x_emulator.metrics import ALL_METRICS
+from integration_tests.x_emulator.server import Response, _json
 
 UTC = dt.timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,27 @@ def x_time(instant: dt.datetime) -> str:
 
 def parse_x_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ----------------------------------------------------------------------------- emulator variants
+
+
+class RefusingEmulator(EmulatorServer):
+    """Answers `answer(req)` instead of the real endpoint when that returns a response."""
+
+    def __init__(self, *args: Any, answer: Callable[[Any], Response | None], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._answer = answer
+
+    def dispatch(self, req):
+        # No signature check here: an OAuth 1.0a nonce may be verified only once, by the real pipeline.
+        override = self._answer(req) if req.path.startswith("/12/") else None
+        return override if override is not None else super().dispatch(req)
+
+
+def x_error(status: int, code: str, message: str, parameter: str | None = None) -> Response:
+    error = {"code": code, "message": message, **({"parameter": parameter} if parameter else {})}
+    return _json(status, {"errors": [error], "request": {"params": {}}})
 
 
 # ----------------------------------------------------------------------------- inputs

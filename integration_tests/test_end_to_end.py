@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -278,7 +279,7 @@ def test_unreadable_configured_account_fails_after_syncing_the_others(ds, tmp_pa
     assert run.returncode != 0
     expected = truth.organic_report(ds, start, TODAY, readable, now=EARLIER)
     assert_streams_match_truth(ds, run, expected, readable)
-    assert touched == []
+    assert touched == [f"/12/accounts/{ds.unreadable_account_id}"]  # read once by id, refused, then left alone
 
     traces = run.error_traces
     naming = [t for t in traces if ds.unreadable_account_id in t["message"]]
@@ -372,6 +373,23 @@ def test_rate_limited_stats_wait_for_reset_and_lose_nothing(ds, tmp_path):
     # The connector spends the budget X announces and waits for its reset, so X never has to refuse.
     assert refused == [] and early == 0
     assert e2e.organic_by_key(run.records("organic_report")) == truth.organic_report(ds, start, TODAY, now=EARLIER)
+
+
+def test_configured_accounts_are_read_by_id_and_never_listed(ds, tmp_path):
+    """X allows a user 5 account listings per 15 minutes: check, discover and a read started together would spend
+    them. A read by id draws on the account's own budget."""
+    ids = [a.id for a in ds.readable_accounts()[:2]]
+    start = TODAY - dt.timedelta(days=2)
+    with EmulatorServer(ds, now=EARLIER) as emu:
+        config = emu.oauth1_config(start_date=start, end_date=TODAY, account_ids=ids)
+        check = e2e.run_cli(tmp_path / "check", "check", config)
+        run = e2e.run_cli(tmp_path / "read", "read", config, e2e.catalog())
+        account_reads = [r.path for r in emu.requests if re.fullmatch(r"/12/accounts(/[^/]+)?", r.path)]
+    assert check.connection_status["status"] == "SUCCEEDED", check.describe()
+    assert run.returncode == 0, run.describe()
+    assert_streams_match_truth(ds, run, truth.organic_report(ds, start, TODAY, ids, now=EARLIER), ids)
+    assert "/12/accounts" not in account_reads
+    assert Counter(account_reads) == {f"/12/accounts/{i}": 2 for i in ids}  # once by check, once by the read
 
 
 def test_a_failed_account_listing_is_not_repeated_by_every_stream(ds, tmp_path):

@@ -34,8 +34,8 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read as read_in_process
 
 from integration_tests import e2e_support as e2e
+from integration_tests.e2e_support import RefusingEmulator, x_error
 from integration_tests.x_emulator import EmulatorServer, RequestRecord, build_dataset, truth
-from integration_tests.x_emulator.server import Response, _json
 from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.errors import RateLimitGate
 
@@ -64,19 +64,6 @@ def ds():
 
 
 # ----------------------------------------------------------------------------- emulator variants
-
-
-class RefusingEmulator(EmulatorServer):
-    """Answers `answer(req)` instead of the real endpoint when that returns a response."""
-
-    def __init__(self, *args: Any, answer: Callable[[Any], Response | None], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._answer = answer
-
-    def dispatch(self, req):
-        # No signature check here: an OAuth 1.0a nonce may be verified only once, by the real pipeline.
-        override = self._answer(req) if req.path.startswith("/12/") else None
-        return override if override is not None else super().dispatch(req)
 
 
 class TokenRecordingEmulator(EmulatorServer):
@@ -110,11 +97,6 @@ class JobDownloadFaults(EmulatorServer):
 
     def _fault(self, eligible: bool):
         return super()._fault(eligible and getattr(self._where, "path", "").startswith(JOB_FILE_PREFIX))
-
-
-def x_error(status: int, code: str, message: str, parameter: str | None = None) -> Response:
-    error = {"code": code, "message": message, **({"parameter": parameter} if parameter else {})}
-    return _json(status, {"errors": [error], "request": {"params": {}}})
 
 
 # ----------------------------------------------------------------------------- running a sync
@@ -690,15 +672,7 @@ def test_every_rotated_refresh_token_is_saved_in_exactly_one_control_message(ds,
         "503",
         "500",
         "drop",
-        pytest.param(
-            "bad_json",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a token endpoint answer of 200 with a non-JSON body is not retried: the CDK's "
-                "AbstractOauth2Authenticator._make_handled_request lets the JSONDecodeError through and the sync "
-                "dies with 'Something went wrong in the connector'",
-            ),
-        ),
+        "bad_json",
     ],
 )
 def test_a_transient_fault_on_the_token_endpoint_is_retried(ds, tmp_path, kind):
@@ -718,6 +692,29 @@ def test_a_transient_fault_on_the_token_endpoint_is_retried(ds, tmp_path, kind):
     assert run.returncode == 0, run.describe()
     assert [c["connectorConfig"]["config"]["credentials"]["refresh_token"] for c in run.controls] == [
         m["refresh_token"] for m in outcome.minted
+    ]
+
+
+def test_a_malformed_expires_in_still_saves_the_rotated_refresh_token_for_the_next_sync(ds, tmp_path):
+    """X's answer is parsed after its new refresh token is saved: the old one is spent the moment X answers."""
+    with TokenRecordingEmulator(ds, now=EARLIER) as emu:
+        emu.oauth2.malformed_expires_in_once = "soon"
+        config = e2e.config_for(emu, "oauth2.0", account_ids=[ds.readable_accounts()[0].id])
+        first = e2e.run_cli(tmp_path / "first", "read", config, e2e.catalog(["accounts"]))
+        saved = [c["connectorConfig"]["config"] for c in first.controls]
+        assert saved, first.describe()
+        # Only the saved refresh token left: the next sync must refresh with it.
+        next_config = {**saved[-1], "credentials": dict(saved[-1]["credentials"])}
+        for field in ("access_token", "token_expiry_date"):
+            next_config["credentials"].pop(field)
+        second = e2e.run_cli(tmp_path / "second", "read", next_config, e2e.catalog(["accounts"]))
+        minted = list(emu.minted)
+
+    assert [s["credentials"]["refresh_token"] for s in saved] == [minted[0]["refresh_token"]]
+    assert first.returncode == 0 and first.records("accounts"), first.describe()
+    assert second.returncode == 0 and second.records("accounts"), second.describe()
+    assert [c["connectorConfig"]["config"]["credentials"]["refresh_token"] for c in second.controls] == [
+        minted[1]["refresh_token"]
     ]
 
 

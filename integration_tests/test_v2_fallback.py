@@ -14,7 +14,7 @@ from integration_tests.x_emulator import V2_TO_ADS, EmulatorServer, build_datase
 NOW = e2e.current_hour() - dt.timedelta(hours=1)  # never ahead of the connector's own clock (see test_end_to_end)
 TODAY = NOW.date()
 START = TODAY - dt.timedelta(days=12)
-V2_COLUMNS = {"bookmarks", "quote_tweets", "user_profile_clicks", "detail_expands"}
+V2_COLUMNS = {"bookmarks", "quote_tweets", "user_profile_clicks", "detail_expands", "media_views"}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def ds():
 
 @pytest.fixture(scope="module")
 def v2_truth(ds):
-    """The v2 truth in the report's columns (media_views is video_total_views)."""
+    """The v2 truth in the report's columns (v2's own columns, media_views included, keep their names)."""
     mapping = {**V2_TO_ADS, **{c: c for c in V2_COLUMNS}}
     return {
         key: {mapping[f]: v for f, v in fields.items() if f in mapping}
@@ -39,6 +39,9 @@ def report(run: e2e.CliRun) -> dict:
 
 def same_shared_columns(records: dict, expected: dict) -> None:
     assert records.keys() == expected.keys()
+    # media_views counts images and GIFs too: it never stands in for the Ads API's video-only column.
+    assert all(r.get("video_total_views") is None for r in records.values())
+    assert any(r.get("media_views") for r in records.values())
     for key, values in expected.items():
         for column, value in values.items():
             assert (records[key].get(column) or 0) == value, (key, column)
@@ -111,3 +114,15 @@ def test_an_app_not_enrolled_for_v2_gets_a_message_naming_the_access_needed(ds, 
     assert run.returncode != 0
     message = run.error_traces[0]["message"]
     assert "client-not-enrolled" in message and "Project" in message and "access tier" in message
+
+
+def test_a_start_date_beyond_v2s_retention_is_a_config_error_naming_start_date(ds, tmp_path):
+    with EmulatorServer(ds, now=NOW, v2_retention_days=5) as emu:
+        config = emu.oauth1_config(
+            start_date=START, end_date=TODAY, metrics_source="x_api_v2", x_api_base_url=emu.base_url
+        )
+        run = e2e.run_cli(tmp_path, "read", config, e2e.catalog(["organic_report"]))
+    assert run.returncode != 0
+    error = run.error_traces[0]
+    assert error["failure_type"] == "config_error", run.describe()
+    assert "`start_date`" in error["message"] and str(START) in error["message"]

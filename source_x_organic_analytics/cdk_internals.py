@@ -7,6 +7,15 @@ rename or reshape any of these without notice. After a CDK upgrade, check each e
 - `airbyte_cdk.logger.PRINT_BUFFER.flush_interval`: the CDK's stdout buffer, an undocumented module global. Set to
   10 ms (run.py) because at its default 0.1 s it holds up to ~2 MB of records three times over, the part of peak
   memory that grew with the sync. No public setting exists.
+- `SingleUseRefreshTokenOauth2Authenticator` private methods, overridden or called by `auth.XOAuth2Authenticator`
+  (its docstring has the details): `_make_handled_request` (the refresh request: a timeout, retries of non-JSON
+  answers, no ~/.netrc), and `_token_refresh_lock`, `_current_access_token_or_none`, `_extract_refresh_token`,
+  `_extract_access_token`, `_extract_token_expiry_date`, `_default_token_expiry_date`, `_emit_control_message`,
+  `_log_response`, `_parse_error_response_content`, `_wrap_refresh_token_exception`, `_build_provider_error_detail`,
+  `_build_provider_response_info`, so that X's rotated refresh token is stored and emitted before anything else can
+  fail, and refusals read as the CDK's own.
+- `airbyte_cdk.utils.airbyte_secrets_utils.add_to_secrets` (secret_filter.py): registers each form of a secret with
+  the CDK's log filter; the CDK masks only the spec's `airbyte_secret` values, not tokens it receives later.
 
 Public CDK API used in ways the CDK's own streams do not (kept here so that an upgrade looks at them too):
 - `HttpClient.send_request` (exported by `airbyte_cdk.sources.streams.http`), called directly by every request of

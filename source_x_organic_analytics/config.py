@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -20,6 +22,20 @@ DEFAULT_LOOKBACK_DAYS = 3
 MAX_LOOKBACK_DAYS = 30
 DEFAULT_NUM_WORKERS = 3
 MAX_NUM_WORKERS = 10
+# X opened on 2006-03-21: no day before it has organic metrics, and dates far in the past overflow time zone math.
+X_FIRST_DAY = date(2006, 3, 21)
+# X documents no maximum for an `account_ids` list; 200 is its bound for the other id lists (`tweet_ids`, `job_ids`).
+# Each configured account is read with a request of its own, so this only keeps `check` and the sync's start bounded.
+MAX_ACCOUNT_IDS = 200
+# How many ids a message names before it says "and N more": a message must stay readable with thousands of ids.
+IDS_IN_MESSAGE = 5
+_LOOPBACK_NAMES = {"localhost"}
+
+# The secret fields of each auth method (the spec marks them airbyte_secret).
+CREDENTIAL_FIELDS = {
+    "oauth2.0": ("client_id", "client_secret", "refresh_token", "access_token"),
+    "oauth1.0a": ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+}
 
 # Ads account ids are short base-36 strings ("18ce54d4x5t"); anything else would only fail later, on X's side.
 _ACCOUNT_ID = re.compile(r"^[0-9a-z]{1,32}$")
@@ -30,6 +46,17 @@ def config_error(message: str, internal_message: str | None = None) -> AirbyteTr
     return AirbyteTracedException(
         message=message, internal_message=internal_message or message, failure_type=FailureType.config_error
     )
+
+
+def short_list(items: Iterable[str], shown: int = IDS_IN_MESSAGE) -> str:
+    """The first few items and how many more: a message that lists ids stays short however many there are."""
+    items = list(items)
+    head = ", ".join(items[:shown])
+    return f"{head} and {len(items) - shown} more" if len(items) > shown else head
+
+
+def _quoted(value: str, limit: int = 40) -> str:
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}…"
 
 
 def utc_today() -> date:
@@ -58,9 +85,38 @@ def _parse_date(config: Mapping[str, Any], field: str) -> date | None:
     if value in (None, ""):
         return None
     try:
-        return date.fromisoformat(str(value))
+        parsed = date.fromisoformat(str(value))
     except ValueError:
-        raise config_error(f"`{field}` must be a date written YYYY-MM-DD; got {value!r}.") from None
+        raise config_error(f"`{field}` must be a date written YYYY-MM-DD; got {value!r:.40}.") from None
+    if parsed < X_FIRST_DAY:
+        raise config_error(f"`{field}` {parsed} is before X existed: choose a day on or after {X_FIRST_DAY}.")
+    return parsed
+
+
+def validate_credentials(credentials: Mapping[str, Any]) -> None:
+    """Refuse a credential with surrounding whitespace or a control character, before any request is sent.
+
+    A copy-paste easily adds a trailing line break, and such a token does not merely fail at X: http.client refuses the
+    header and quotes the token, escaped, in its exception. The message names the field and never the value.
+    """
+    for field in CREDENTIAL_FIELDS[credentials["auth_type"]]:
+        value = credentials.get(field)
+        if not isinstance(value, str):
+            continue  # absent or empty: the spec check and the authenticator say which field is missing
+        flaw = _credential_flaw(value)
+        if flaw:
+            raise config_error(
+                f"`credentials.{field}` {flaw}, which copying it often adds. Paste the value again without it "
+                "(it is not shown here because it is secret)."
+            )
+
+
+def _credential_flaw(value: str) -> str | None:
+    if value != value.strip():
+        return "starts or ends with whitespace (a space, tab or line break)"
+    if not value.isprintable():
+        return "contains a control or invisible character"
+    return None
 
 
 def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfig:
@@ -71,15 +127,21 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         raise config_error(
             "`credentials.auth_type` must be `oauth2.0` or `oauth1.0a`: choose an authentication method."
         )
+    validate_credentials(credentials)
 
     raw_ids = config.get("account_ids") or []
     if not isinstance(raw_ids, list):
         raise config_error('`account_ids` must be a list of ads account ids, such as ["18ce54d4x5t"].')
     account_ids = tuple(dict.fromkeys(str(a).strip() for a in raw_ids))
+    if len(account_ids) > MAX_ACCOUNT_IDS:
+        raise config_error(
+            f"`account_ids` lists {len(account_ids)} accounts; at most {MAX_ACCOUNT_IDS} are allowed. Leave it empty "
+            "to sync every account the credentials can read, or split the accounts over several connections."
+        )
     malformed = [a for a in account_ids if not _ACCOUNT_ID.match(a)]
     if malformed:
         raise config_error(
-            f"`account_ids` contains {', '.join(repr(a) for a in malformed)}, which is not an ads account id. "
+            f"`account_ids` contains {short_list(_quoted(a) for a in malformed)}, which is not an ads account id. "
             "Ids are the short code of lowercase letters and digits in the ads.x.com URL, such as 18ce54d4x5t."
         )
 
@@ -107,6 +169,8 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
 
     api_base_url = _base_url(config, "api_base_url", DEFAULT_API_BASE_URL)
     x_api_base_url = _base_url(config, "x_api_base_url", DEFAULT_X_API_BASE_URL)
+    if credentials.get("auth_type") == "oauth2.0" and credentials.get("token_refresh_endpoint"):
+        _check_url(credentials["token_refresh_endpoint"], "credentials.token_refresh_endpoint")
 
     return XConfig(
         credentials=credentials,
@@ -122,7 +186,39 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
 
 
 def _base_url(config: Mapping[str, Any], field: str, default: str) -> str:
-    url = str(config.get(field) or default).rstrip("/")
-    if not url.startswith(("https://", "http://")):
-        raise config_error(f"`{field}` must be an http(s) URL such as {default}; got {url!r}.")
+    return _check_url(config.get(field) or default, field).rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(value: Any, field: str) -> str:
+    """A URL the connector sends credentials to: https, or plain http only to this machine (a local emulator), so
+    that a bearer token or an OAuth signature never crosses a network in clear. The URL is only echoed once it is
+    known to hold no user info or query, where a secret could hide."""
+    url = str(value)
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise config_error(f"`{field}` contains whitespace or a control character: remove it (a pasted newline?).")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError:
+        raise config_error(f"`{field}` is not a valid URL.") from None
+    if "@" in parts.netloc:
+        raise config_error(f"`{field}` contains a user name or password: remove it; `credentials` sign every request.")
+    if "?" in url or "#" in url:
+        raise config_error(f"`{field}` has a query (`?…`) or a fragment (`#…`): give the URL without them.")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise config_error(f"`{field}` must be an https URL such as https://api.x.com; got {url!r}.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise config_error(
+            f"`{field}` must use https: {url!r} would send your credentials in clear. Plain http is only accepted "
+            "for a test server on this machine (localhost, 127.0.0.0/8 or ::1)."
+        )
     return url

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -32,10 +34,18 @@ MAX_RETRIES = 5
 # MAX_RETRIES with exponential waits (1, 2, 4, 8, 16 s).
 MAX_RETRY_SECONDS = 3 * 3600
 DEFAULT_RATE_LIMIT_WAIT_SECONDS = 60
-MAX_RATE_LIMIT_WAIT_SECONDS = 15 * 60 + 5
+# X's rate windows last 15 minutes: no wait X asks for is longer when it is honest. A longer one is not slept through
+# (a sync would hang for hours); the stream ends saying when X allows the next request. The 5 s cover a reset
+# announced a few seconds past the window, or a clock a little behind X's.
+MAX_WAIT_SECONDS = 15 * 60 + 5
 LONG_WAIT_SECONDS = 30
+# The gate opens one second after the instant X names: X's resets are whole seconds.
+GATE_MARGIN_SECONDS = 1
+# An epoch this large in seconds would be past the year 5000: X's value is in milliseconds.
+_MILLISECOND_EPOCHS_FROM = 1e11
 
 _ACCOUNT_IN_PATH = re.compile(r"/accounts/([0-9a-zA-Z]+)")
+# X's codes of a refusal that concerns one ads account (as a 404 too: an account or its resource not found).
 ACCOUNT_ACCESS_CODES = {"ACCOUNT_NOT_FOUND", "ACCOUNT_LOCKED_OUT", "USER_NOT_FOUND", "ACTION_NOT_ALLOWED", "NOT_FOUND"}
 
 
@@ -106,16 +116,33 @@ class XApiError(AirbyteTracedException):
         self.detail = detail
 
 
-class AccountAccessError(XApiError):
-    """The credentials cannot read one ads account; the others can still be synced."""
+class AccountProblem(AirbyteTracedException):
+    """A problem of one ads account only (a refusal, a field X sent that cannot be used): a per-account stream skips
+    that account for the rest of the sync, reads the others, and ends with an error that names it."""
 
-    def __init__(self, account_id: str, detail: XErrorDetail):
+    account_id: str
+
+
+class AccountAccessError(XApiError, AccountProblem):
+    """The credentials cannot read one ads account, or one of its endpoints; the others can still be synced."""
+
+    def __init__(self, account_id: str, endpoint: str, detail: XErrorDetail):
         super().__init__(
             detail,
-            f"X refused access to ads account {account_id} ({detail}). Give the authenticated X user at least the "
-            f"Analyst role on that account (ads.x.com → the account → Account access), or remove {account_id} "
-            "from `account_ids`.",
+            f"X refused {endpoint} of ads account {account_id} ({detail}). The authenticated X user needs a role on "
+            "that account that may read it: at least the Analyst role (ads.x.com → the account → Account access); "
+            "or "
+            f"remove {account_id} from `account_ids`.",
         )
+        self.account_id = account_id
+
+
+class AccountDataError(AccountProblem):
+    """X described an ads account with a value the connector cannot use; no window of it can be placed."""
+
+    def __init__(self, account_id: str, field: str, value: Any, why: str):
+        message = f"Ads account {account_id} has `{field}` {value!r:.80}, which {why}; it was skipped."
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
         self.account_id = account_id
 
 
@@ -171,20 +198,23 @@ def raise_for_refusal(response: requests.Response) -> None:
     if response.ok:
         return
     detail = error_detail(response)
-    account_id = account_in_url(response.request.path_url if response.request else response.url)
+    method, path = (response.request.method if response.request else "GET"), urlsplit(response.url).path
+    account_id = account_in_url(path)
     if response.status_code == 403 and detail.code == "UNAUTHORIZED_CLIENT_APPLICATION":
         raise XApiError(
             detail,
             f"Your X app is not approved for the Ads API ({detail}). Apply for Ads API access for the app in the X "
             "Developer Portal, or use the keys of an app that has it.",
         )
-    if account_id and (response.status_code in (403, 404) and detail.code in ACCOUNT_ACCESS_CODES):
-        raise AccountAccessError(account_id, detail)
+    # Any other 403 under an account's path, and a 404 with an account-level code, concern that account alone.
+    status = response.status_code
+    if account_id and (status == 403 or (status == 404 and detail.code in ACCOUNT_ACCESS_CODES)):
+        raise AccountAccessError(account_id, f"{method} {path}", detail)
     if response.status_code == 403:
         raise XApiError(detail, f"X refused the request ({detail}). The X user lacks a permission this needs.")
     raise XApiError(
         detail,
-        f"X rejected the request to {response.request.path_url if response.request else response.url} ({detail}).",
+        f"X rejected the request to {path} ({detail}).",
         failure_type=FailureType.system_error,
     )
 
@@ -248,34 +278,95 @@ class XErrorHandler(ErrorHandler):
         return ErrorResolution(ResponseAction.IGNORE, FailureType.config_error, f"X refused the request ({status}).")
 
 
-def _seconds_until(epoch: float, now: float) -> float:
-    return max(0.0, epoch - now)
+class WaitTooLongError(AirbyteTracedException):
+    """X asked for no request before a time further away than a sync waits: retrying later is all there is to do."""
+
+    def __init__(self, resume_at: float, endpoint: str, asked: str):
+        when = utc_text(resume_at)
+        message = (
+            f"X allows no request to {endpoint} before {when} ({asked}); a sync waits at most "
+            f"{MAX_WAIT_SECONDS // 60} minutes, so this stream stopped. Everything read in full before it (and its "
+            f"state) was saved; run the sync again after {when}."
+        )
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.transient_error)
+        self.resume_at = resume_at
 
 
-def rate_limit_wait_seconds(headers: Mapping[str, str], now: float, attempt: int = 1) -> float:
-    """Seconds until X's limit resets: the account-level limit first, the user-level one next."""
-    for header in ("x-account-rate-limit-reset", "x-rate-limit-reset"):
-        value = headers.get(header)
-        if value:
-            try:
-                return min(_seconds_until(float(value), now), MAX_RATE_LIMIT_WAIT_SECONDS)
-            except ValueError:
-                continue
-    return min(DEFAULT_RATE_LIMIT_WAIT_SECONDS * attempt, MAX_RATE_LIMIT_WAIT_SECONDS)
+def utc_text(epoch: float) -> str:
+    """`2026-11-30 16:20:00 UTC`; an instant beyond any calendar (X's `1e300`, `inf`) is said so instead of crashing."""
+    try:
+        return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return "a time beyond the year 9999"
+
+
+def wait_asked_by_x(seconds: float | None, now: float, endpoint: str, asked: str) -> float | None:
+    """The one check every wait X asks for passes (429 resets, retry-after on any status, a spent budget): the
+    seconds to sleep, finite and at most MAX_WAIT_SECONDS. None (or NaN) means X named no usable wait; a time
+    already past means none. Longer, infinity included, raises WaitTooLongError naming when X allows the next
+    request; `asked` quotes what X said, for that message."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    if seconds > MAX_WAIT_SECONDS:
+        raise WaitTooLongError(now + seconds, endpoint, asked)
+    return max(0.0, seconds)
+
+
+def reset_epoch(value: str | None) -> float | None:
+    """A rate-limit reset as epoch seconds, None if it is no number. X documents seconds; a value only milliseconds
+    can mean is read as milliseconds."""
+    try:
+        epoch = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(epoch):
+        return None
+    return epoch / 1000 if epoch >= _MILLISECOND_EPOCHS_FROM else epoch
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """`retry-after` is either delay-seconds or an HTTP date."""
+    """`retry-after` is either delay-seconds or an HTTP date; None if it is neither. Unchecked: see wait_asked_by_x."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return _seconds_until(parsedate_to_datetime(value).timestamp(), now)
-    except (TypeError, ValueError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError, OSError):
+            return None
+    return None if math.isnan(seconds) else seconds
+
+
+def _asked_seconds(response: requests.Response, now: float) -> tuple[float, str] | None:
+    """What X asks to wait before retrying `response`, unchecked, and the header that says it: on a 429 the reset of
+    the account-level limit first, the user-level one next; then `retry-after`, on any status."""
+    headers = response.headers
+    resets = ("x-account-rate-limit-reset", "x-rate-limit-reset") if response.status_code == 429 else ()
+    for header in resets:
+        reset = reset_epoch(headers.get(header))
+        if reset is not None:
+            return reset - now, header
+    seconds = retry_after_seconds(headers.get("retry-after"), now)
+    return None if seconds is None else (seconds, "retry-after")
+
+
+def endpoint_of(response: requests.Response) -> str:
+    request = response.request
+    return urlsplit(request.url if request is not None and request.url else response.url or "").path or "X"
+
+
+def retry_wait_seconds(response: requests.Response, now: float, attempt: int = 1) -> float | None:
+    """Seconds to wait before retrying `response`: what X asks, through wait_asked_by_x; without an ask, a default
+    that grows with the attempts on a 429, and None (the CDK's exponential backoff) on other statuses."""
+    asked = _asked_seconds(response, now)
+    if asked is not None:
+        seconds, header = asked
+        quote = f"`{header}: {response.headers[header]:.40}` on a {response.status_code}"
+        return wait_asked_by_x(seconds, now, endpoint_of(response), quote)
+    if response.status_code == 429:
+        return min(DEFAULT_RATE_LIMIT_WAIT_SECONDS * attempt, MAX_WAIT_SECONDS)
+    return None
 
 
 Budget = tuple[int, float, int | None]  # (remaining, reset as epoch seconds, limit of the window if announced)
@@ -285,9 +376,12 @@ def announced_budget(headers: Mapping[str, str]) -> Budget | None:
     """The tighter of X's two budgets (per account, per user) announced on a response."""
     budgets = []
     for prefix in ("x-account-rate-limit", "x-rate-limit"):
+        reset = reset_epoch(headers.get(f"{prefix}-reset"))
         try:
-            remaining, reset = int(headers[f"{prefix}-remaining"]), float(headers[f"{prefix}-reset"])
+            remaining = int(headers[f"{prefix}-remaining"])
         except (KeyError, ValueError):
+            continue
+        if reset is None:
             continue
         try:
             limit: int | None = int(headers[f"{prefix}-limit"])
@@ -307,7 +401,8 @@ class RateLimitGate:
     A 429 closes the gate until its reset for everyone, so no worker comes back early (X can revoke API access from
     apps that ignore its limits)."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: str = "this endpoint") -> None:
+        self._endpoint = endpoint
         self._cond = threading.Condition()
         self._open_at = 0.0
         self._answered = False
@@ -316,7 +411,10 @@ class RateLimitGate:
 
     def close_until(self, epoch: float) -> None:
         with self._cond:
-            self._open_at = max(self._open_at, epoch)
+            if epoch > self._open_at:
+                self._open_at = epoch
+            # Waiters re-check: a gate closed beyond what a sync waits makes each of them raise now.
+            self._cond.notify_all()
 
     def _allowed(self, now: float) -> tuple[int | None, float | None]:
         """How many requests may be in flight now (None: no bound), and until when (None: until an answer)."""
@@ -325,26 +423,35 @@ class RateLimitGate:
         if self._budget is None:
             return None, None
         remaining, reset, limit = self._budget
-        if now < reset + 1:
-            return remaining, reset + 1
+        if now < reset + GATE_MARGIN_SECONDS:
+            return remaining, reset + GATE_MARGIN_SECONDS
         return (1 if limit is None else max(1, limit)), None
 
     def acquire(self) -> None:
+        """Takes a slot once X's budget allows; raises WaitTooLongError rather than wait longer than a sync waits."""
         with self._cond:
             while True:
                 now = time.time()
                 if now < self._open_at:
+                    self._check_wait(self._open_at, now, "asked on an earlier answer")
                     self._cond.wait(self._open_at - now)
                     continue
                 allowed, until = self._allowed(now)
                 if allowed is not None and self._in_flight >= allowed:
-                    if until is not None and until - now >= LONG_WAIT_SECONDS and not self._in_flight:
-                        resume = datetime.fromtimestamp(until, tz=timezone.utc).strftime("%H:%M:%S UTC")
-                        logger.info(f"X's rate-limit budget for this endpoint is spent: resuming at {resume}.")
+                    if until is not None:
+                        self._check_wait(until, now, "its announced rate-limit budget is spent until its reset")
+                        if until - now >= LONG_WAIT_SECONDS and not self._in_flight:
+                            logger.info(
+                                f"X's rate-limit budget for {self._endpoint} is spent: resuming at {utc_text(until)}."
+                            )
                     self._cond.wait(None if until is None else until - now)
                     continue
                 self._in_flight += 1
                 return
+
+    def _check_wait(self, target: float, now: float, asked: str) -> None:
+        """Raises WaitTooLongError when X's instant (`target`, one second of margin included) is too far away."""
+        wait_asked_by_x(target - GATE_MARGIN_SECONDS - now, now, self._endpoint, asked)
 
     def release(self, response: requests.Response | None) -> None:
         with self._cond:
@@ -372,11 +479,15 @@ class RateLimitGates:
         path = self._IDS.sub(r"/\1/-", url.split("?", 1)[0])
         key = f"{method} {path}"
         with self._lock:
-            return self._gates.setdefault(key, RateLimitGate())
+            if key not in self._gates:
+                self._gates[key] = RateLimitGate(urlsplit(path).path)
+            return self._gates[key]
 
 
 class XBackoffStrategy(BackoffStrategy):
-    """Waits as long as X says: until the rate-limit reset on 429, `retry-after` on 503; else the CDK's default."""
+    """Waits as long as X says (a 429's reset, `retry-after` on any status), within what a sync waits; else the
+    CDK's default. Raising from here ends the request: the CDK's retry loop only catches its own backoff exceptions.
+    """
 
     def __init__(self, gates: RateLimitGates | None = None):
         self._gates = gates
@@ -388,20 +499,24 @@ class XBackoffStrategy(BackoffStrategy):
             return None
         response = response_or_exception
         now = time.time()
-        if response.status_code == 429:
-            wait = rate_limit_wait_seconds(response.headers, now, attempt_count)
-        elif response.status_code == 503:
-            wait = retry_after_seconds(response.headers.get("retry-after"), now)
-            if wait is None:
-                return None
-        else:
+        try:
+            wait = retry_wait_seconds(response, now, attempt_count)
+        except WaitTooLongError as error:
+            # The other workers on this endpoint stop too, instead of asking X again in the meantime.
+            self._close_gate(response, error.resume_at + GATE_MARGIN_SECONDS)
+            raise
+        if wait is None:
             return None
         if wait >= LONG_WAIT_SECONDS:
-            resume = datetime.fromtimestamp(now + wait + 1, tz=timezone.utc).strftime("%H:%M:%S UTC")
             logger.info(
-                f"X asked to wait ({response.status_code} on {response.request.path_url}): resuming at {resume}."
+                f"X asked to wait ({response.status_code} on {endpoint_of(response)}): resuming at "
+                f"{utc_text(now + wait + 1)}."
             )
-        if self._gates is not None and response.status_code == 429:
-            self._gates.for_request(response.request.method, response.request.url).close_until(now + wait + 1)
+        if response.status_code == 429:
+            self._close_gate(response, now + wait + GATE_MARGIN_SECONDS)
         # The CDK adds one second of its own; a zero would make it fall back to its exponential default.
         return max(wait, 0.01)
+
+    def _close_gate(self, response: requests.Response, epoch: float) -> None:
+        if self._gates is not None and response.request is not None:
+            self._gates.for_request(str(response.request.method), str(response.request.url)).close_until(epoch)

@@ -14,6 +14,8 @@ from airbyte_cdk.sources.streams import Stream
 from .auth import build_authenticator
 from .config import config_error, parse_config
 from .context import SyncContext, utc_now
+from .secret_filter import mask_credentials
+from .state_input import usable_state
 from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
 from .streams.tweets import TimelineCache
@@ -28,6 +30,8 @@ class SourceXOrganicAnalytics(AbstractSource):
         self._clock = clock
 
     def _context(self, config: Mapping[str, Any]) -> tuple[SyncContext, Tweets]:
+        # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
+        mask_credentials(config.get("credentials"))
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
         context = SyncContext(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
@@ -38,15 +42,9 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context, _ = self._context(config)
-        readable = context.accounts.all_readable_ids()  # one cheap call that proves the credentials work
-        missing = [a for a in context.config.account_ids if a not in readable]
-        if missing:
-            raise config_error(
-                f"These credentials cannot read the ads account(s) {', '.join(missing)} in `account_ids`. "
-                f"Accounts they can read: {', '.join(readable) or 'none'}. Fix the id, or ask an admin of the account "
-                "to give your X user at least the Analyst role."
-            )
-        if not readable:
+        # Reads each configured account by its id (or lists all when none is configured): proves the credentials.
+        context.accounts.raise_for_missing()
+        if not context.accounts.readable():
             raise config_error(
                 "These credentials can read no ads account. Sign in with an X user that has at least the Analyst "
                 "role on an ads account (ads.x.com → Account access)."
@@ -55,7 +53,14 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context, tweets = self._context(config)
-        return [Accounts(context, context.config.account_ids), tweets, OrganicReport(context), ScheduledTweets(context)]
+        return [Accounts(context), tweets, OrganicReport(context), ScheduledTweets(context)]
+
+    @classmethod
+    def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
+        # The CDK parses the state file here and fails on shapes it does not expect: the earliest place to keep what
+        # is usable and log the rest.
+        raw = cls._read_json_file(state_path) if state_path else None
+        return usable_state(raw, logging.getLogger("airbyte").warning)
 
     def read(
         self,

@@ -10,14 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import requests
 import requests_mock as rm
 
 from source_x_organic_analytics import SourceXOrganicAnalytics
 
 BASE = "https://ads-api.test"
+SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
+FROZEN_NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the clock of the `sleeps` fixture
 TOKEN_URL = "https://api.test/2/oauth2/token"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
@@ -97,6 +101,7 @@ class FakeX:
         self.mocker.get(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._job_status)
         self.mocker.get(re.compile(r"https://ton.test/jobs/(\w+).json.gz"), content=self._job_file)
         self.mocker.get(f"{BASE}/12/accounts", json=self._accounts)
+        self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)(\?|$)"), json=self._account)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/tweets"), json=self._tweets)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/scheduled_tweets"), json=self._scheduled)
         self.mocker.get(re.compile(rf"{BASE}/12/stats/accounts/(\w+)"), json=self._stats)
@@ -119,6 +124,19 @@ class FakeX:
         wanted = params.get("account_ids")
         items = [a for a in self.accounts if not wanted or a["id"] in wanted.split(",")]
         return self._page(items, request, 200)
+
+    def _account(self, request, context) -> dict[str, Any]:
+        """`GET /12/accounts/{id}`: like X, a deleted or unknown account is a 403 ACCOUNT_NOT_FOUND."""
+        account_id = self._account_of(request)
+        found = [a for a in self.accounts if a["id"] == account_id and not a.get("deleted")]
+        if not found:
+            context.status_code = 403
+            return error_body("ACCOUNT_NOT_FOUND", f"User 42 is not authorized to access account {account_id}")
+        return {"request": {"params": {}}, "data": found[0]}
+
+    def listings(self) -> list[Any]:
+        """The `GET /12/accounts` requests made: X allows a user 5 per 15 minutes."""
+        return [r for r in self.mocker.request_history if r.path == "/12/accounts"]
 
     def _account_of(self, request) -> str:
         return re.search(r"/accounts/(\w+)", request.path).group(1)
@@ -175,6 +193,27 @@ class FakeX:
 def fake_x():
     with rm.Mocker() as mocker:
         yield FakeX(mocker).install()
+
+
+@pytest.fixture
+def sleeps():
+    """Records every wait instead of sleeping; the clock is frozen so waits are exact."""
+    with (
+        mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as user_sleep,
+        mock.patch("time.sleep") as other_sleep,
+        mock.patch("source_x_organic_analytics.errors.time.time", return_value=FROZEN_NOW),
+    ):
+        # backoff itself sleeps 0 s between tries of a user-defined wait; only real waits count.
+        yield lambda: [c.args[0] for c in user_sleep.call_args_list + other_sleep.call_args_list if c.args[0]]
+
+
+def x_answer(status: int, headers: dict[str, str], url: str = f"{BASE}/12/accounts/abc1/tweets") -> requests.Response:
+    """An answer of X's to a GET of `url`, without a body."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response.request = requests.Request("GET", url).prepare()
+    return response
 
 
 @pytest.fixture

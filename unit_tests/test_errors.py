@@ -2,7 +2,6 @@
 
 import json
 import time
-from unittest import mock
 
 import pytest
 import requests
@@ -14,26 +13,11 @@ from source_x_organic_analytics.errors import (
     ORJSON_MAX_BYTES,
     RateLimitGate,
     parse_json,
-    rate_limit_wait_seconds,
     retry_after_seconds,
+    retry_wait_seconds,
 )
 
-from .conftest import BASE, account, as_dicts, error_body, make_config
-
-FROZEN_NOW = 1_800_000_000.0
-SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
-
-
-@pytest.fixture
-def sleeps():
-    """Records every wait instead of sleeping; the clock is frozen so waits are exact."""
-    with (
-        mock.patch("airbyte_cdk.sources.streams.http.rate_limiting.time.sleep") as user_sleep,
-        mock.patch("time.sleep") as other_sleep,
-        mock.patch("source_x_organic_analytics.errors.time.time", return_value=FROZEN_NOW),
-    ):
-        # backoff itself sleeps 0 s between tries of a user-defined wait; only real waits count.
-        yield lambda: [c.args[0] for c in user_sleep.call_args_list + other_sleep.call_args_list if c.args[0]]
+from .conftest import BASE, FROZEN_NOW, SCHEDULED, account, as_dicts, error_body, make_config, x_answer
 
 
 def scheduled_catalog():
@@ -61,13 +45,14 @@ def test_429_waits_until_the_account_level_reset_then_succeeds(fake_x, source, s
 
 
 def test_429_without_account_header_uses_the_user_level_reset():
-    assert rate_limit_wait_seconds({"x-rate-limit-reset": str(int(FROZEN_NOW + 42))}, FROZEN_NOW) == 42
+    answer = x_answer(429, {"x-rate-limit-reset": str(int(FROZEN_NOW + 42))})
+    assert retry_wait_seconds(answer, FROZEN_NOW) == 42
 
 
 def test_429_without_any_reset_header_waits_a_sane_default_that_grows():
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=1) == 60
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=3) == 180
-    assert rate_limit_wait_seconds({}, FROZEN_NOW, attempt=99) == 905
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=1) == 60
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=3) == 180
+    assert retry_wait_seconds(x_answer(429, {}), FROZEN_NOW, attempt=99) == 905
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
@@ -124,6 +109,40 @@ def test_an_account_refused_mid_sync_does_not_stop_the_others(fake_x, source, sl
     error = output.errors[0].trace.error
     assert error.failure_type.value == "config_error"
     assert "def2" in error.message and "Analyst role" in error.message
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (403, error_body("UNAUTHORIZED_ACCESS", "User is not authorized to access this resource of account def2")),
+        (403, error_body("ACCOUNT_LOCKED_OUT", "Account def2 is locked")),
+        (404, error_body("NOT_FOUND", "The requested resource could not be found")),
+        (403, "<html>Forbidden</html>"),
+    ],
+    ids=["UNAUTHORIZED_ACCESS", "locked out", "404 NOT_FOUND", "403 without a JSON body"],
+)
+def test_any_account_level_refusal_skips_only_that_account_and_names_the_endpoint(fake_x, source, sleeps, status, body):
+    fake_x.accounts = [account("abc1"), account("def2"), account("ghi3")]
+    fake_x.scheduled = {"abc1": [{"id": "a"}], "ghi3": [{"id": "c"}]}
+    answer = {"json": body} if isinstance(body, dict) else {"text": body}
+    fake_x.mocker.get(f"{BASE}/12/accounts/def2/scheduled_tweets", status_code=status, **answer)
+    output = read(source, make_config(), scheduled_catalog())
+    assert [r["id"] for r in as_dicts(output)] == ["a", "c"]
+    [error] = [e.trace.error for e in output.errors if e.trace.error.stream_descriptor]
+    assert error.failure_type.value == "config_error"
+    assert "GET /12/accounts/def2/scheduled_tweets" in error.message and "Analyst role" in error.message
+
+
+def test_a_refusal_of_the_app_itself_is_not_taken_for_one_accounts(fake_x, source, sleeps):
+    fake_x.accounts = [account("abc1"), account("def2")]
+    fake_x.mocker.get(
+        f"{BASE}/12/accounts/abc1/scheduled_tweets",
+        status_code=403,
+        json=error_body("UNAUTHORIZED_CLIENT_APPLICATION", "The client application is not permitted"),
+    )
+    output = read(source, make_config(), scheduled_catalog())
+    assert "not approved for the Ads API" in output.errors[0].trace.error.message
+    assert not any("/def2/" in r.url for r in fake_x.mocker.request_history)  # a sync-wide refusal stops the stream
 
 
 @pytest.mark.parametrize("tweets", [10, 2_000], ids=["small body: orjson", "large body: json"])

@@ -38,7 +38,8 @@ def test_hours_are_summed_into_local_days_and_mapped_to_report_columns():
     assert len(records) == 1
     record = records[0]
     assert (record["tweet_id"], record["date"]) == ("7", "2026-11-20")
-    assert (record["impressions"], record["video_total_views"], record["bookmarks"]) == (7, 1, 2)
+    assert (record["impressions"], record["media_views"], record["bookmarks"]) == (7, 1, 2)
+    assert "video_total_views" not in record  # v2 counts views of every media type, not of videos only
 
 
 @pytest.mark.parametrize(

@@ -30,11 +30,12 @@ def test_accounts_pages_through_every_account_at_the_largest_page_size(fake_x, s
     assert counts == [["1000"], ["1000"]]
 
 
-def test_accounts_asks_only_for_the_configured_ids(fake_x, source):
+def test_accounts_reads_each_configured_account_by_id_and_lists_none(fake_x, source):
     fake_x.accounts = [account("abc1"), account("def2"), account("ghi3")]
     output = read(source, make_config(account_ids=["abc1", "ghi3"]), catalog("accounts"))
     assert [r["id"] for r in as_dicts(output)] == ["abc1", "ghi3"]
-    assert fake_x.mocker.request_history[0].qs["account_ids"] == ["abc1,ghi3"]
+    assert fake_x.listings() == []
+    assert sorted(r.path for r in fake_x.mocker.request_history) == ["/12/accounts/abc1", "/12/accounts/ghi3"]
 
 
 def test_a_configured_account_that_cannot_be_read_is_named_after_the_others_are_emitted(fake_x, source):

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature as oauth_sig
@@ -116,6 +117,9 @@ class OAuth2Tokens:
         self._codes: dict[str, CodeGrant] = {}  # authorization code -> its grant, until exchanged (single use)
         self.refreshes = 0
         self.codes_exchanged = 0
+        # When set, the next successful refresh answers this as `expires_in` (the token still lives access_ttl),
+        # then it is cleared: a token endpoint that lies about the lifetime once.
+        self.malformed_expires_in_once: Any = None
 
     def mint_refresh_token(self) -> str:
         token = "rt-" + secrets.token_urlsafe(32)
@@ -196,9 +200,10 @@ class OAuth2Tokens:
             access = "at-" + secrets.token_urlsafe(32)
             self._access[access] = time.monotonic() + self.access_ttl
             self.refreshes += 1
+            expires_in, self.malformed_expires_in_once = self.malformed_expires_in_once, None
         return {
             "token_type": "bearer",
-            "expires_in": self._ttl_out(),
+            "expires_in": self._ttl_out() if expires_in is None else expires_in,
             "access_token": access,
             "scope": OAUTH2_SCOPE,
             "refresh_token": new_refresh,

@@ -41,15 +41,18 @@ class JobStore:
         self.job_seconds = job_seconds
         self.job_failures = job_failures
         self._jobs: dict[int, Job] = {}
-        self._held: dict[str, list[tuple[int, float]]] = {}  # account id -> (slots, monotonic end) of hold_slots
+        # account id -> [slots, seconds, monotonic start or None until the account's first job creation] of hold_slots
+        self._held: dict[str, list[list[Any]]] = {}
         self._lock = threading.Lock()
         self._seq = 0
 
     def hold_slots(self, account_id: str, count: int, seconds: float) -> None:
         """Jobs of another client (another sync, another tool) take `count` of the account's processing slots for
-        the next `seconds`: X counts every processing job of the account against its 100, not only the caller's."""
+        `seconds` from the account's first job creation on: X counts every processing job of the account against its
+        100, not only the caller's. Counted from that creation, not from now, the hold meets the sync however long
+        the connector takes to start."""
         with self._lock:
-            self._held.setdefault(account_id, []).append((count, time.monotonic() + seconds))
+            self._held.setdefault(account_id, []).append([count, seconds, None])
 
     def _fails(self, seq: int) -> bool:
         if isinstance(self.job_failures, float):  # a rate, deterministic per sequence number
@@ -65,7 +68,10 @@ class JobStore:
         now = time.monotonic()
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.query.account_id == account_id]
-            held = sum(count for count, until in self._held.get(account_id, ()) if now < until)
+            holds = self._held.get(account_id, ())
+            for hold in holds:
+                hold[2] = now if hold[2] is None else hold[2]
+            held = sum(count for count, seconds, start in holds if now < start + seconds)
         return held + sum(1 for j in jobs if self.status(j) == "PROCESSING")
 
     def create(self, query: StatsQuery, now: dt.datetime) -> Job:

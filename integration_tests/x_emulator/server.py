@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import socket
@@ -244,6 +245,10 @@ class EmulatorServer:
         self.v2_max_range_days = v2_max_range_days
         self.v2_retention_days = v2_retention_days
         self.early_retries = 0
+        # Endpoints ("tweets", "scheduled_tweets") whose paging never ends: each page is the first one again, under a
+        # cursor never given before. Read per request.
+        self.endless_paging: set[str] = set()
+        self._endless_cursors = itertools.count(1)
         self._counter_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -502,6 +507,16 @@ class EmulatorServer:
             )
         return account
 
+    def _paginate(
+        self, endpoint: str, items: list[Any], params: dict[str, str], scope: str, default: int, maximum: int
+    ) -> tuple[list[Any], str | None]:
+        """paginate(); for an endpoint in `endless_paging`, the first page under a fresh cursor, whatever is asked."""
+        if endpoint not in self.endless_paging:
+            return paginate(items, params, scope, default, maximum)
+        page, _ = paginate(items, {k: v for k, v in params.items() if k != "cursor"}, scope, default, maximum)
+        with self._counter_lock:
+            return page, f"c-endless{next(self._endless_cursors)}"
+
     @staticmethod
     def _envelope(req: Request, data: Any, data_type: str, next_cursor: Any = None, **extra: Any) -> Response:
         body = {"request": {"params": _echo(req.params)}, "data": data, "next_cursor": next_cursor}
@@ -587,7 +602,7 @@ class EmulatorServer:
                 selected.append(t)
         if sort_by == "created_at-asc":
             selected.reverse()
-        page, cursor = paginate(selected, p, req.path, 200, 1000)
+        page, cursor = self._paginate("tweets", selected, p, req.path, 200, 1000)
         return self._envelope(req, [tweet_obj(t, trim_user=trim) for t in page], "tweet", cursor)
 
     def _ep_scheduled_tweets(self, req: Request, account_id: str | None) -> Response:
@@ -601,7 +616,7 @@ class EmulatorServer:
             for s in self.ds.scheduled[account.id]
             if (with_deleted or s.scheduled_status != "DELETED") and (not user_id or str(s.user_id) == user_id)
         ]
-        page, cursor = paginate(items, p, req.path, 100, 200)
+        page, cursor = self._paginate("scheduled_tweets", items, p, req.path, 100, 200)
         return self._envelope(req, [scheduled_tweet_obj(s) for s in page], "scheduled_tweet", cursor)
 
     def _ep_stats(self, req: Request, account_id: str | None) -> Response:

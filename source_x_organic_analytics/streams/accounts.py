@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..config import config_error
-from ..errors import required_id
+from ..config import config_error, short_list
+from ..errors import AccountAccessError, ShapeError, expecting_x_shape, required_id
 from .base import XAdsStream
 
 
 class Accounts(XAdsStream):
     """`GET /12/accounts`: every ads account the credentials can read, or the configured ones."""
 
-    def __init__(self, context, account_ids: tuple[str, ...] = ()):
-        self.account_ids = account_ids
-        super().__init__(context)
-
     def path(self, **kwargs: Any) -> str:
         return "accounts"
 
-    def request_params(self, stream_state: Mapping[str, Any] | None, **kwargs: Any) -> MutableMapping[str, Any]:
-        params = super().request_params(stream_state, **kwargs)
-        if self.account_ids:
-            params["account_ids"] = ",".join(self.account_ids)
-        return params
-
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return {**item, "id": required_id(item, "id")}
+
+    def read_one(self, account_id: str) -> Mapping[str, Any]:
+        """`GET /12/accounts/{id}`: one account, on that account's rate-limit budget. Listing all accounts draws on
+        the user's, which X documents as 5 requests per 15 minutes: a check, a discover and a read started together
+        would spend most of it."""
+        body = self.call("GET", f"accounts/{account_id}", {})
+        with expecting_x_shape(f"accounts/{account_id}"):
+            data = body["data"]
+            if not isinstance(data, Mapping):
+                raise ShapeError("`data` is not an object")
+            # X adds `salt` (a hashing key for audience uploads) only to single-object answers: without it an
+            # account's record is the same whether it was read by id or listed.
+            return self.transform({k: v for k, v in data.items() if k != "salt"}, {})
 
     def read_records(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         directory = self.context.accounts
@@ -38,27 +43,48 @@ class Accounts(XAdsStream):
 
 
 class AccountDirectory:
-    """The accounts of this sync, listed once and shared by every stream."""
+    """The accounts of this sync, read once and shared by every stream: each configured account by its id, or, with
+    none configured, one listing of every account the credentials can read."""
 
     def __init__(self, context, configured_ids: tuple[str, ...]):
         self._configured_ids = configured_ids
-        self._filtered = Accounts(context, configured_ids)
-        self._all = Accounts(context)
+        self._accounts = Accounts(context)
+        self._workers = context.config.num_workers
         self._listed: list[Mapping[str, Any]] | None = None
         self._failure: Exception | None = None
 
     def listed(self) -> list[Mapping[str, Any]]:
-        # A failed listing is remembered too: X allows few account listings per 15 minutes, and every stream of the
-        # sync would otherwise redo the same failing call with its retries.
+        # A failed read is remembered too: every stream of the sync would otherwise redo the same failing calls with
+        # their retries.
         if self._failure is not None:
             raise self._failure
         if self._listed is None:
             try:
-                self._listed = list(self._filtered.read_pages({}))
+                self._listed = self._read_configured() if self._configured_ids else self._list_all()
             except Exception as error:
                 self._failure = error
                 raise
         return self._listed
+
+    def _list_all(self) -> list[Mapping[str, Any]]:
+        return list(self._accounts.read_pages({}))
+
+    def _read_configured(self) -> list[Mapping[str, Any]]:
+        # The first read alone: when the credentials are wrong, one request says so instead of one per account.
+        first, *others = self._configured_ids
+        found = [self._read_if_allowed(first)]
+        if others:
+            with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="accounts") as pool:
+                found += pool.map(self._read_if_allowed, others)
+        return [account for account in found if account is not None]
+
+    def _read_if_allowed(self, account_id: str) -> Mapping[str, Any] | None:
+        """The account, or None when X refuses these credentials access to it (`missing()` then names it)."""
+        try:
+            return self._accounts.read_one(account_id)
+        except AccountAccessError as error:
+            self._accounts.logger.warning(f"Ads account {account_id} in `account_ids` cannot be read: {error.message}")
+            return None
 
     def readable(self) -> list[Mapping[str, Any]]:
         return [a for a in self.listed() if not a.get("deleted")]
@@ -70,14 +96,21 @@ class AccountDirectory:
         readable = {a["id"] for a in self.readable()}
         return [a for a in self._configured_ids if a not in readable]
 
-    def all_readable_ids(self) -> list[str]:
-        return [a["id"] for a in self._all.read_pages({}) if not a.get("deleted")]
-
     def raise_for_missing(self) -> None:
         missing = self.missing()
         if missing:
             raise config_error(
-                f"These credentials cannot read the ads account(s) {', '.join(missing)} in `account_ids`. Accounts "
-                f"they can read: {', '.join(self.all_readable_ids()) or 'none'}. Fix the id, or ask an admin of the "
-                "account to give your X user at least the Analyst role."
+                f"These credentials cannot read the ads account(s) {short_list(missing)} in `account_ids`. "
+                f"{self._readable_elsewhere()} Fix the id, or ask an admin of the account to give your X user at least "
+                "the Analyst role."
             )
+
+    def _readable_elsewhere(self) -> str:
+        """Which accounts the credentials can read, for the message about a configured one they cannot. This costs
+        one listing, on the user's budget of 5 per 15 minutes, but only on this failure path, which the user must
+        fix anyway and cannot fix without knowing the right id; a sync that reads its accounts never lists them."""
+        try:
+            ids = [a["id"] for a in self._list_all() if not a.get("deleted")]
+        except AirbyteTracedException as error:
+            return f"Listing the accounts they can read failed too ({error.message})."
+        return f"Accounts they can read: {short_list(ids) or 'none'}."

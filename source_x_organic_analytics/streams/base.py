@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -14,10 +14,9 @@ from airbyte_cdk.sources.streams.http import HttpClient, HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..config import config_error
 from ..context import SyncContext
 from ..errors import (
-    AccountAccessError,
+    AccountProblem,
     RateLimitGates,
     ShapeError,
     XBackoffStrategy,
@@ -33,8 +32,85 @@ API_VERSION = "12"
 REQUEST_TIMEOUT = (10, 60)
 
 
+# A page that brings no id this slice has not had yet is X handing the same objects again (seen: one page under a new
+# cursor each time, 11,433 times in 15 s). One or two can be the listing shifting while it is paged; this many in a row
+# is a loop.
+MAX_PAGES_WITHOUT_NEW_IDS = 3
+# The last bound, for what no id can tell (empty pages under ever-new cursors): at X's documented maximum of 1,000
+# objects a page (200 for scheduled tweets) that is 10 million tweets (2 million scheduled ones) of one ads account,
+# beyond any real account, and over an hour of X's 2,000 account reads per 15 minutes.
+MAX_PAGES_PER_SLICE = 10_000
+
+
 class PaginationLoopError(AirbyteTracedException):
     """X handed back a cursor it had already given: following it would page forever."""
+
+
+class EndlessPagingError(PaginationLoopError):
+    """X's paging of one listing would not end; `account_id` (None for a listing of no account) names whose read
+    stopped."""
+
+    def __init__(self, account_id: str | None, endpoint: str, why: str):
+        whose = f"ads account {account_id}" if account_id else "it"
+        message = (
+            f"X's paging of {endpoint} does not end: {why}. Stopped reading {whose} there so as not to loop "
+            "forever; the objects X had handed were emitted once. Retry the sync later; if it persists, report it "
+            "to X."
+        )
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
+        self.account_id = account_id
+        self.endpoint = endpoint
+
+
+class AccountEndlessPagingError(EndlessPagingError, AccountProblem):
+    """Endless paging of one ads account's listing: only that account is skipped, the others are still read."""
+
+
+class PageGuard:
+    """What one slice's pages have brought so far, to tell an endless listing from a long one."""
+
+    def __init__(self, account_id: str | None = None, endpoint: str = "", page_size: int = 1000):
+        self._account_id = account_id
+        self._endpoint = endpoint
+        self._page_size = page_size
+        self._cursors: set[str] = set()
+        self._ids: set[Any] = set()
+        self._pages = 0
+        self._received = 0
+        self._pages_without_new_ids = 0
+        self._total_count: int | None = None
+
+    def new_page(self, records: list[Mapping[str, Any]], total_count: Any) -> list[Mapping[str, Any]]:
+        """The page's records to emit: all of them if it brings an id not had yet, none if it brings only ids this
+        slice already emitted (X handing a page again)."""
+        self._pages += 1
+        self._received += len(records)
+        if isinstance(total_count, int) and not isinstance(total_count, bool):
+            self._total_count = total_count
+        ids = {record.get("id") for record in records}
+        if records and ids <= self._ids:
+            self._pages_without_new_ids += 1
+            return []
+        self._pages_without_new_ids = 0
+        self._ids |= ids
+        return records
+
+    def follow(self, cursor: str) -> None:
+        """Raises EndlessPagingError instead of following `cursor` when the listing would not end."""
+        if cursor in self._cursors:
+            self._stop("it returned the same page cursor twice")
+        self._cursors.add(cursor)
+        if self._pages_without_new_ids >= MAX_PAGES_WITHOUT_NEW_IDS:
+            self._stop(f"{self._pages_without_new_ids} pages in a row brought only objects it had already handed")
+        # Twice what X counts, and a page: objects added while the listing is paged are few.
+        if self._total_count is not None and self._received > 2 * self._total_count + self._page_size:
+            self._stop(f"it handed {self._received} objects after announcing a total of {self._total_count}")
+        if self._pages >= MAX_PAGES_PER_SLICE:
+            self._stop(f"it handed {self._pages} pages, more than any real listing has")
+
+    def _stop(self, why: str) -> None:
+        error = AccountEndlessPagingError if self._account_id else EndlessPagingError
+        raise error(self._account_id, self._endpoint, why)
 
 
 class XAdsStream(HttpStream, ABC):
@@ -47,7 +123,7 @@ class XAdsStream(HttpStream, ABC):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
         self.rate_limit_gates = RateLimitGates()
-        self._seen_cursors: set[str] = set()
+        self._paging = PageGuard()
         super().__init__(authenticator=context.authenticator)
         # Every request of these streams goes through this client (`send_gated`), not the one HttpStream builds: the
         # same error handler, backoff and auth, on a session that reads the environment once per host (HttpStream
@@ -123,14 +199,8 @@ class XAdsStream(HttpStream, ABC):
                 raise ShapeError(f"`next_cursor` {cursor!r:.50} is not a string")
         if not cursor:
             return None
-        # A cursor X already gave would page forever; stop loudly instead of looping or silently truncating.
-        if cursor in self._seen_cursors:
-            message = (
-                f"X returned the same page cursor twice for {response.request.path_url}; stopped paging there "
-                "so as not to loop forever. Retry the sync later; if it persists, report it to X."
-            )
-            raise PaginationLoopError(message=message, internal_message=message, failure_type=FailureType.system_error)
-        self._seen_cursors.add(cursor)
+        # Stop loudly rather than loop or silently truncate.
+        self._paging.follow(cursor)
         return {"cursor": cursor}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
@@ -143,6 +213,7 @@ class XAdsStream(HttpStream, ABC):
             if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
                 raise ShapeError("`data` is not a list of objects")
             records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
+            records = self._paging.new_page(records, body.get("total_count"))
         # The CDK keeps this response, and the body parsed on it, until the next page has been fetched and parsed;
         # without `data` that is only the cursor, not a second page of objects (~4 MB for 1,000 tweets). The items
         # themselves are freed before the records are emitted.
@@ -155,8 +226,8 @@ class XAdsStream(HttpStream, ABC):
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every record of one slice, paging to the end (HttpStream's own paging loop is private API)."""
-        self._seen_cursors = set()
         url = urljoin(self.url_base, self.path(stream_state={}, stream_slice=stream_slice))
+        self._paging = PageGuard(stream_slice.get("account_id"), urlsplit(url).path, self.page_size)
         page_token = None
         while True:
             params = self.request_params(stream_state={}, stream_slice=stream_slice, next_page_token=page_token)
@@ -168,22 +239,25 @@ class XAdsStream(HttpStream, ABC):
 
 
 class AccountStream(XAdsStream, ABC):
-    """A stream read one ads account at a time. An account the credentials cannot read is skipped so that the
-    others are synced; the stream then ends with a config error that names it."""
+    """A stream read one ads account at a time. An account with a problem of its own (a refusal, a field that cannot
+    be used) is skipped for the rest of the sync, so that the others are synced and its state never passes a window
+    it did not read; the stream then ends with an error that names it."""
 
     def __init__(self, context: SyncContext):
         super().__init__(context)
-        self._refused: dict[str, AccountAccessError] = {}
+        self._skipped: dict[str, AccountProblem] = {}
 
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
-        self._refused = {}
+        self._skipped = {}
         for account in self.context.accounts.readable():
-            yield from self.account_slices(account)
-        # Runs once the last slice is read, so every readable account's records were emitted before this error.
-        if len(self._refused) == 1:
-            raise next(iter(self._refused.values()))
-        if self._refused:
-            raise config_error(" ".join(error.message for error in self._refused.values()))
+            try:
+                slices = list(self.account_slices(account))
+            except AccountProblem as problem:
+                self._skip(problem)
+                continue
+            yield from slices
+        # Runs once the last slice is read, so every other account's records were emitted before this error.
+        self._raise_for_skipped()
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         yield {"account_id": account["id"]}
@@ -195,11 +269,30 @@ class AccountStream(XAdsStream, ABC):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
+        stream_slice = stream_slice or {}
+        if stream_slice.get("account_id") in self._skipped:
+            return
         try:
-            yield from self.read_account(stream_slice or {}, stream_state or {})
-        except AccountAccessError as error:
-            self.logger.warning(f"{self.name}: skipping ads account {error.account_id}: {error.message}")
-            self._refused[error.account_id] = error
+            yield from self.read_account(stream_slice, stream_state or {})
+        except AccountProblem as problem:
+            self._skip(problem)
+
+    def _skip(self, problem: AccountProblem) -> None:
+        self.logger.warning(f"{self.name}: skipping ads account {problem.account_id}: {problem.message}")
+        self._skipped.setdefault(problem.account_id, problem)
+
+    def _raise_for_skipped(self) -> None:
+        problems = list(self._skipped.values())
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            config = all(p.failure_type == FailureType.config_error for p in problems)
+            message = f"{self.name} skipped {len(problems)} ads accounts: " + " ".join(p.message for p in problems)
+            raise AirbyteTracedException(
+                message=message,
+                internal_message=message,
+                failure_type=FailureType.config_error if config else FailureType.system_error,
+            )
 
     def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
         yield from self.read_pages(stream_slice)

@@ -25,7 +25,8 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, expecting_x_shape, metric_value, required_id, response_json
+from ..config import config_error
+from ..errors import AccountDataError, XApiError, expecting_x_shape, metric_value, required_id, response_json
 from ..windows import (
     ASYNC_WINDOW_DAYS,
     SYNC_WINDOW_DAYS,
@@ -92,9 +93,12 @@ def eligible_ids(timeline: list[TimelineTweet], window: DayWindow) -> list[str]:
     return [t.id for t in timeline if t.created_at < window.end]
 
 
-def sanitize_state(state: Any, today: date | None, log: list[str] | None = None) -> dict[str, dict[str, str]]:
+def sanitize_state(
+    state: Any, today: date | None, log: list[str] | None = None, end_date: date | None = None
+) -> dict[str, dict[str, str]]:
     """Keep each `{"<account_id>": {"date": "YYYY-MM-DD"}}` entry that makes sense: a malformed one is dropped
-    (that account restarts at `start_date`) and a future date is clamped to `today`. Accounts no longer configured
+    (that account restarts at `start_date`) and a future date is clamped to `today`, or to `end_date` when that is
+    earlier, so that no state is written back beyond the days this connection reads. Accounts no longer configured
     keep their entry, so adding them back later resumes where they were."""
     log = log if log is not None else []
     if not isinstance(state, Mapping):
@@ -110,8 +114,9 @@ def sanitize_state(state: Any, today: date | None, log: list[str] | None = None)
             log.append(f"Ignoring organic_report state {account_id!r}: {entry!r} is not {{'date': 'YYYY-MM-DD'}}.")
             continue
         if today is not None and saved > today:
-            log.append(f"organic_report state of {account_id} is in the future ({saved}); treating it as {today}.")
-            saved = today
+            clamped = min(today, end_date or today)
+            log.append(f"organic_report state of {account_id} is in the future ({saved}); treating it as {clamped}.")
+            saved = clamped
         clean[str(account_id)] = {"date": saved.isoformat()}
     return clean
 
@@ -232,7 +237,8 @@ class OrganicReport(AccountStream):
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         notes: list[str] = []
-        self._state = sanitize_state(value, today=self.context.clock().date() + timedelta(days=1), log=notes)
+        tomorrow = self.context.clock().date() + timedelta(days=1)
+        self._state = sanitize_state(value, today=tomorrow, log=notes, end_date=self.context.config.end_date)
         for note in notes:
             self.logger.warning(note)
 
@@ -284,13 +290,12 @@ class OrganicReport(AccountStream):
 
     @staticmethod
     def _timezone(account: Mapping[str, Any]) -> ZoneInfo:
+        name = account.get("timezone") or "UTC"
         try:
-            return ZoneInfo(account.get("timezone") or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise AirbyteTracedException(
-                message=f"Ads account {account['id']} has a time zone this system does not know: "
-                f"{account.get('timezone')!r}.",
-                failure_type=FailureType.system_error,
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise AccountDataError(
+                account["id"], "timezone", name, "is not a time zone this system knows (its days cannot be placed)"
             ) from None
 
     @staticmethod
@@ -298,7 +303,12 @@ class OrganicReport(AccountStream):
         switched = account.get("timezone_switch_at")
         if not switched:
             return None
-        return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        try:
+            return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+        except ValueError:
+            raise AccountDataError(
+                account["id"], "timezone_switch_at", switched, "is not a date-time (its report would have a gap)"
+            ) from None
 
     # -- reading one window ---------------------------------------------------------------------------------------
 
@@ -478,9 +488,14 @@ class OrganicReport(AccountStream):
         )
         try:
             raise_for_v2_problem(response)
-        except V2RangeError:
+        except V2RangeError as error:
             if window.days == 1:
-                raise
+                # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
+                raise config_error(
+                    f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
+                    "(how long it keeps them is undocumented). Set `start_date` to a later day, or set "
+                    "`metrics_source` to `ads_api` to read older days from the Ads API."
+                ) from None
             middle = window.first + (window.last - window.first) // 2
             self.logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
             halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))

@@ -29,7 +29,8 @@ V2_TO_COLUMN = {
     "url_clicks": "url_clicks",
     "follows": "follows",
     "unfollows": "unfollows",
-    "media_views": "video_total_views",
+    # Views of every media type (images and GIFs too): not the Ads API's video-only `video_total_views`.
+    "media_views": "media_views",
     "bookmarks": "bookmarks",
     "quote_tweets": "quote_tweets",
     "user_profile_clicks": "user_profile_clicks",
