@@ -228,7 +228,8 @@ def _base_url(config: Mapping[str, Any], field: str, default: str) -> str:
     return _check_url(config.get(field) or default, field).rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """A host name or address that never leaves this machine: the only place plain HTTP is allowed."""
     if host in _LOOPBACK_NAMES:
         return True
     try:
@@ -255,7 +256,7 @@ def _check_url(value: Any, field: str) -> str:
         raise config_error(f"`{field}` has a query (`?…`) or a fragment (`#…`): give the URL without them.")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise config_error(f"`{field}` must be an https URL such as https://api.x.com; got {url!r}.")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise config_error(
             f"`{field}` must use https: {url!r} would send your credentials in clear. Plain http is only accepted "
             "for a test server on this machine (localhost, 127.0.0.0/8 or ::1)."

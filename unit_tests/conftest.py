@@ -23,6 +23,7 @@ BASE = "https://ads-api.test"
 SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
 FROZEN_NOW = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC: the clock of the `sleeps` fixture
 TOKEN_URL = "https://api.test/2/oauth2/token"
+RESULTS = "https://ton.twimg.com/advertiser-api-async-analytics"  # where X serves result files
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
 OAUTH1 = {
@@ -99,7 +100,7 @@ class FakeX:
     def install(self) -> FakeX:
         self.mocker.post(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._create_job)
         self.mocker.get(re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)"), json=self._job_status)
-        self.mocker.get(re.compile(r"https://ton.test/jobs/(\w+).json.gz"), content=self._job_file)
+        self.mocker.get(re.compile(rf"{RESULTS}/(\w+).json.gz"), content=self._job_file)
         self.mocker.get(f"{BASE}/12/accounts", json=self._accounts)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)(\?|$)"), json=self._account)
         self.mocker.get(re.compile(rf"{BASE}/12/accounts/(\w+)/tweets"), json=self._tweets)
@@ -160,12 +161,12 @@ class FakeX:
             job["_polls"] += 1
             done = job["_polls"] >= self.polls_until_done
             status = ("FAILED" if job_id in self.failing_jobs else "SUCCESS") if done else "PROCESSING"
-            url = f"https://ton.test/jobs/{job_id}.json.gz" if status == "SUCCESS" else None
+            url = f"{RESULTS}/{job_id}.json.gz" if status == "SUCCESS" else None
             data.append({"id_str": job_id, "status": status, "url": url})
         return {"data": data}
 
     def _job_file(self, request, context) -> bytes:
-        job_id = re.search(r"/jobs/(\w+)\.json", request.path).group(1)
+        job_id = re.search(r"/(\w+)\.json\.gz", request.path).group(1)
         params = {k: v for k, v in self.jobs[job_id].items() if not k.startswith("_")}
         return gzip.compress(json.dumps(self._stats_body(params)).encode())
 

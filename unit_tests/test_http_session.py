@@ -78,7 +78,7 @@ def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, 
     assert output.errors == [] and len(output.records) > 45
     sent = fake_x.mocker.request_history
     hosts = {urlsplit(r.url).netloc for r in sent}
-    assert hosts == {"ads-api.test", "ton.test"} and len(sent) >= 10  # timeline, jobs, polls, downloads
+    assert hosts == {"ads-api.test", "ton.twimg.com"} and len(sent) >= 10  # timeline, jobs, polls, downloads
     assert sorted({urlsplit(url).netloc for url in looked_up}) == sorted(hosts)
     # Once per host and client: the streams' clients and the downloads' each keep their own.
     assert len(looked_up) <= 2 * len(hosts) + 1
@@ -87,7 +87,7 @@ def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, 
 def test_result_downloads_send_no_credentials_even_if_a_netrc_names_their_host(fake_x, source, monkeypatch, tmp_path):
     monkeypatch.setattr("source_x_organic_analytics.streams.stats_jobs.time.sleep", lambda seconds: None)
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine ton.test login someone password not-for-x\n")
+    netrc.write_text("machine ton.twimg.com login someone password not-for-x\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     fake_x.accounts = [account("abc1")]
@@ -97,5 +97,5 @@ def test_result_downloads_send_no_credentials_even_if_a_netrc_names_their_host(f
     output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog)
 
     assert output.errors == []
-    downloads = [r for r in fake_x.mocker.request_history if r.netloc == "ton.test"]
+    downloads = [r for r in fake_x.mocker.request_history if r.netloc == "ton.twimg.com"]
     assert downloads and [r.headers.get("Authorization") for r in downloads] == [None] * len(downloads)

@@ -1,20 +1,31 @@
 """Asynchronous analytics jobs: backfills in 90-day windows, bounded concurrency, polling, failures lose nothing."""
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from itertools import count
 
 import pytest
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_x_organic_analytics.errors import XApiError, XErrorDetail
-from source_x_organic_analytics.streams.stats_jobs import MAX_PROCESSING_JOBS, SLOTS_TAKEN, JobWindow, StatsJobs
+from source_x_organic_analytics.streams import stats_jobs
+from source_x_organic_analytics.streams.result_files import ResultFiles
+from source_x_organic_analytics.streams.stats_jobs import (
+    MAX_PROCESSING_JOBS,
+    SLOTS_TAKEN,
+    VANISHED_AFTER_SECONDS,
+    Job,
+    JobWindow,
+    StatsJobs,
+)
 
-from .conftest import BASE, account, as_dicts, days, error_body, make_config, tweet
+from .conftest import BASE, RESULTS, account, as_dicts, days, error_body, make_config, tweet
 
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
 LOGGER = logging.getLogger("test")
@@ -107,6 +118,9 @@ class FakeJobsApi:
         self.poll_sizes.append(len(ids))
         answer = []
         for job_id in ids:
+            if job_id not in self.processing:  # finished and reported already: X lists it as it ended
+                answer.append({"id_str": job_id, "status": "CANCELLED"})
+                continue
             self.processing[job_id] += 1
             done = self.processing[job_id] >= self.polls_until_done
             answer.append({"id_str": job_id, "status": "CANCELLED" if done else "PROCESSING"})
@@ -279,9 +293,7 @@ def test_two_accounts_backfilled_with_jobs_planned_ahead_lose_nothing(forty_five
     assert len([r for r in records if r["account_id"] == "def2"]) == 5 * 146
     assert len(forty_five.jobs) == 2 * 3 + 2 * 1  # planned ahead, never twice
     sent = [(r.method, r.url) for r in forty_five.mocker.request_history]
-    abc1_files = {
-        f"https://ton.test/jobs/{i}.json.gz" for i, job in forty_five.jobs.items() if job["entity_ids"].startswith("10")
-    }
+    abc1_files = {f"{RESULTS}/{i}.json.gz" for i, job in forty_five.jobs.items() if job["entity_ids"].startswith("10")}
     last_abc1_download = max(n for n, (method, url) in enumerate(sent) if url in abc1_files)
     first_def2_job = min(n for n, (method, url) in enumerate(sent) if method == "POST" and "/def2" in url)
     assert first_def2_job < last_abc1_download  # X ran def2's jobs while abc1's results were read
@@ -335,3 +347,134 @@ def test_slots_that_stay_taken_end_the_sync_loudly_naming_the_account():
         list(runner.read("abc1", "w"))
     assert "processing-job slots of ads account abc1 taken for 120 minutes" in raised.value.message
     assert api.created == []
+
+
+def finishes_within(seconds, read_all):
+    """What `read_all()` returns (or raises), failing the test if it is still running after `seconds`: an engine
+    that spins or hangs would otherwise hold the test run for ever."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = read_all()
+        except BaseException as error:  # handed to the test below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the engine was still running after {seconds} s: it spins or hangs"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def test_a_job_id_given_twice_reads_the_second_batch_another_way_instead_of_spinning():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+
+    def reusing(method, path, params):
+        answer = api(method, path, params)
+        if method == "POST" and params["entity_ids"] == "w1":
+            return {"data": {"id_str": "1", "status": "PROCESSING"}}  # the id X gave w0's job a moment ago
+        return answer
+
+    runner = StatsJobs(reusing, ThreadPoolExecutor(1), 1, LOGGER, clock.sleep, clock)  # one at a time: w0 first
+    runner.plan("abc1", windows_of({"w": 2}))
+    outcomes = {o.batch[0]: o for o in finishes_within(10, lambda: list(runner.read("abc1", "w")))}
+    assert sorted(outcomes) == ["w0", "w1"]
+    assert outcomes["w1"].reread == "was given by X the id of another job of this sync"
+    assert outcomes["w0"].reread == "ended CANCELLED"  # the first job keeps its id and its own outcome
+
+
+@pytest.mark.parametrize("polls_left_out, vanishes", [(2, False), (10**9, True)])
+def test_a_job_x_leaves_out_of_its_answers_is_read_another_way_once_it_stays_out(polls_left_out, vanishes):
+    api, clock = FakeJobsApi(polls_until_done=4), FakeClock()
+    left_out = count(1)
+
+    def forgetting(method, path, params):
+        answer = api(method, path, params)
+        if method == "GET" and "2" in params["job_ids"].split(",") and next(left_out) <= polls_left_out:
+            answer = {"data": [job for job in answer["data"] if job["id_str"] != "2"]}
+        return answer
+
+    runner = runner_for(forgetting, clock)
+    runner.plan("abc1", windows_of({"w": 3}))
+    outcomes = {o.job_id: o for o in finishes_within(10, lambda: list(runner.read("abc1", "w")))}
+    assert sorted(outcomes) == ["1", "2", "3"]
+    if vanishes:
+        assert outcomes["2"].reread.startswith("is no longer in X's list of the account's jobs")
+        assert clock.now >= VANISHED_AFTER_SECONDS  # not at the first answer that left it out
+    else:
+        assert outcomes["2"].reread == "ended CANCELLED"  # listed again: waited for
+
+
+def test_a_later_windows_refusal_does_not_strand_a_job_of_the_window_being_read():
+    # X answers a2's creation "slots taken" after it refused b0's: a2 must still be created, not wait for ever.
+    api, clock = FakeJobsApi(polls_until_done=1, refused={"b"}), FakeClock()
+    b_answered, slots_taken = threading.Event(), []
+
+    def racing(method, path, params):
+        if method == "POST" and params["entity_ids"] == "a2" and not slots_taken:
+            b_answered.wait(5)
+            slots_taken.append(True)
+            detail = XErrorDetail(400, SLOTS_TAKEN, "A maximum of 100 jobs can be in processing state")
+            raise XApiError(detail, f"X rejected the request ({detail}).")
+        try:
+            return api(method, path, params)
+        finally:
+            b_answered.set() if params.get("w") == "b" else None
+
+    runner = runner_for(racing, clock)
+    runner.plan("abc1", windows_of({"a": 3, "b": 1, "c": 1}))
+    outcomes = finishes_within(10, lambda: list(runner.read("abc1", "a")))
+    assert slots_taken and sorted(o.batch[0] for o in outcomes) == ["a0", "a1", "a2"]
+    with pytest.raises(RuntimeError, match="window b refused"):
+        list(runner.read("abc1", "b"))
+    assert "c" not in api.created
+
+
+def test_a_job_the_engine_cannot_account_for_ends_in_an_error_not_a_spin():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+    runner = runner_for(api, clock)
+    plan = runner.plan("abc1", windows_of({"w": 2}))
+    plan._to_create.pop()  # a fault in the engine's books: one of the window's jobs is nowhere
+    with pytest.raises(AirbyteTracedException, match="lost track of 1 analytics job"):
+        finishes_within(10, lambda: list(runner.read("abc1", "w")))
+
+
+def test_a_window_whose_download_hangs_ends_at_the_stall_deadline(monkeypatch):
+    monkeypatch.setattr(stats_jobs, "STALL_TIMEOUT_SECONDS", 0.5, raising=False)
+    release = threading.Event()
+    monkeypatch.setattr(HttpClient, "send_request", lambda *args, **kwargs: release.wait(30))
+
+    def succeeding(method, path, params):
+        if method == "POST":
+            return {"data": {"id_str": "1", "status": "PROCESSING"}}
+        return {"data": [{"id_str": "1", "status": "SUCCESS", "url": f"{RESULTS}/1.json.gz"}]}
+
+    runner = StatsJobs(succeeding, ThreadPoolExecutor(1), 1, LOGGER)
+    runner.plan("abc1", windows_of({"w": 1}))
+    try:
+        with pytest.raises(AirbyteTracedException, match="brought no result for"):
+            finishes_within(10, lambda: list(runner.read("abc1", "w")))
+    finally:
+        release.set()
+
+
+def test_a_garbled_result_file_is_fetched_again_after_a_growing_pause(monkeypatch):
+    body = {"data": [], "request": {"params": {"entity_ids": ["1"]}}}
+    answers = iter([ValueError("not JSON"), EOFError("cut short"), body])
+
+    def fetch(self, url):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(ResultFiles, "fetch", fetch)
+    clock = FakeClock()
+    runner = StatsJobs(lambda *args: {}, ThreadPoolExecutor(1), 1, LOGGER, clock.sleep, clock)
+    job = Job("w", {}, ["1"], "abc1", job_id="1", status="SUCCESS", url=f"{RESULTS}/1.json.gz")
+    outcome = runner.collect(job)
+    assert clock.sleeps == [1.0, 2.0]  # not straight back into the same fault
+    assert outcome == (job, body)

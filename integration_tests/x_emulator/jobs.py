@@ -2,6 +2,10 @@
 
 The result file is computed lazily from the job's query and the emulator's ``now`` captured when the job was created,
 gzip'd with mtime 0 (byte-stable) and cached.
+
+``JobStore.hostile`` makes chosen jobs (by 1-based creation number) lie or misbehave the way a careful adversary or an
+unlucky day would (see HOSTILE_KINDS); the truth is unaffected, so a client that reads those batches another way
+still matches it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .dataset import TWITTER_EPOCH_MS, Dataset
@@ -22,6 +27,24 @@ from .stats import StatsQuery, stats_body
 
 MAX_PROCESSING_PER_ACCOUNT = 100
 RESULT_TTL = dt.timedelta(days=1)
+HOSTILE_KINDS = (
+    "foreign_url",  # the job's url is JobStore.foreign_url, a host that is not the API's
+    "redirect_elsewhere",  # the job's file answers 302 to JobStore.foreign_url
+    "other_jobs_file",  # the job's file is the one of the job created just before it (another request)
+    "reused_id",  # the creation answers with the job created just before it: the same id again, no new job
+    "vanished",  # the job is left out of every job list
+    "gzip_bomb",  # the job's file is ~100 KB of gzip that inflates to BOMB_BYTES
+    "gone",  # the job's file answers 410, as an expired link does
+    "gone_again",  # as "gone", and so does the file of any later job with the same query (its re-creation)
+)
+BOMB_MEMBER_BYTES = 16 * 1024 * 1024
+BOMB_BYTES = 6 * BOMB_MEMBER_BYTES  # 96 MB inflated: past the connector's 64 MB cap
+
+
+@lru_cache(maxsize=1)
+def gzip_bomb() -> bytes:
+    """Gzip members of zeros one after the other (a gzip file may hold several): built in a moment."""
+    return gzip.compress(bytes(BOMB_MEMBER_BYTES), mtime=0) * (BOMB_BYTES // BOMB_MEMBER_BYTES)
 
 
 @dataclass
@@ -45,6 +68,10 @@ class JobStore:
         self._held: dict[str, list[list[Any]]] = {}
         self._lock = threading.Lock()
         self._seq = 0
+        self._by_seq: dict[int, Job] = {}
+        self.hostile: dict[int, str] = {}  # creation number -> one of HOSTILE_KINDS
+        self.foreign_url = "https://results.example.net/{id}.json.gz"  # "{id}" becomes the job id
+        self._gone_queries: set[StatsQuery] = set()
 
     def hold_slots(self, account_id: str, count: int, seconds: float) -> None:
         """Jobs of another client (another sync, another tool) take `count` of the account's processing slots for
@@ -83,9 +110,14 @@ class JobStore:
             )
         with self._lock:
             self._seq += 1
+            kind = self.hostile.get(self._seq)
+            if kind == "reused_id" and self._seq - 1 in self._by_seq:
+                return self._by_seq[self._seq - 1]
+            if kind == "gone_again":
+                self._gone_queries.add(query)
             job_id = ((int(time.time() * 1000) - TWITTER_EPOCH_MS) << 22) | (self._seq % (1 << 22))
             job = Job(job_id, self._seq, query, now, time.monotonic(), self._fails(self._seq))
-            self._jobs[job_id] = job
+            self._jobs[job_id] = self._by_seq[self._seq] = job
         return job
 
     def get(self, job_id: int) -> Job | None:
@@ -95,6 +127,7 @@ class JobStore:
     def for_account(self, account_id: str, ids: list[int] | None) -> list[Job]:
         with self._lock:
             jobs = [j for j in self._jobs.values() if j.query.account_id == account_id]
+        jobs = [j for j in jobs if self.hostile.get(j.seq) != "vanished"]
         if ids is not None:
             wanted = set(ids)
             jobs = [j for j in jobs if j.id in wanted]
@@ -108,7 +141,7 @@ class JobStore:
             "id": job.id,
             "id_str": str(job.id),
             "status": status,
-            "url": f"{base_url}/_jobs/{job.id}.json.gz" if status == "SUCCESS" else None,
+            "url": self._url(job, base_url) if status == "SUCCESS" else None,
             "expires_at": iso(done + RESULT_TTL) if status == "SUCCESS" else None,
             "account_id": q.account_id,
             "start_time": iso(q.start),
@@ -124,6 +157,24 @@ class JobStore:
             "created_at": iso(job.created_at),
             "updated_at": iso(done if status != "PROCESSING" else job.created_at),
         }
+
+    def _url(self, job: Job, base_url: str) -> str:
+        if self.hostile.get(job.seq) == "foreign_url":
+            return self.foreign_url.format(id=job.id)
+        return f"{base_url}/_jobs/{job.id}.json.gz"
+
+    def hostile_file(self, job: Job) -> tuple[int, bytes, dict[str, str]] | None:
+        """(status, body, headers) of a job file that misbehaves, None for an honest one."""
+        kind = self.hostile.get(job.seq)
+        if kind == "redirect_elsewhere":
+            return 302, b"", {"Location": self.foreign_url.format(id=job.id)}
+        if kind == "gzip_bomb":
+            return 200, gzip_bomb(), {}
+        if kind in ("gone", "gone_again") or job.query in self._gone_queries:
+            return 410, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", {}
+        if kind == "other_jobs_file" and job.seq - 1 in self._by_seq:
+            return 200, self.payload(self._by_seq[job.seq - 1]), {}
+        return None
 
     def payload(self, job: Job) -> bytes:
         if job._payload is None:

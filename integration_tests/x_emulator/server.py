@@ -108,6 +108,7 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     # (method, path pattern, endpoint name, rate-limit family)
     ("POST", re.compile(r"/2/oauth2/token"), "token", None),
+    ("GET", re.compile(r"/i/oauth2/authorize"), "authorize", None),  # x.com's consent screen (a browser's, not ours)
     ("GET", re.compile(r"/_jobs/(?P<job>\d+)\.json\.gz"), "job_file", None),
     ("GET", re.compile(r"/12/accounts"), "accounts", "accounts_list"),
     ("GET", re.compile(r"/12/accounts/(?P<account>[^/]+)"), "account", "account_reads"),
@@ -123,6 +124,22 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     ("GET", re.compile(r"/2/users/(?P<user>\d+)/tweets"), "v2_user_tweets", "v2_user_tweets"),
     ("GET", re.compile(r"/2/users"), "v2_lookup", "v2_users_lookup"),  # X API v2 user lookup, see v2_lookup.py
 ]
+
+
+# The X host that serves each route (everything else is the Ads API's): the emulator serves them all on one port.
+X_HOST_OF_ROUTE = {
+    "token": "api.x.com",
+    "authorize": "x.com",
+    "job_file": "ton.twimg.com",
+    "v2_analytics": "api.x.com",
+}
+ADS_API_HOST = "ads-api.x.com"
+
+
+def x_host(method: str, path: str) -> str | None:
+    """The host X serves this request from, None for a path X has no route for."""
+    route = _route(method, path)
+    return None if route is None else X_HOST_OF_ROUTE.get(route[0], ADS_API_HOST)
 
 
 def _route(method: str, path: str) -> tuple[str, str | None, dict[str, str]] | None:
@@ -391,6 +408,8 @@ class EmulatorServer:
             error = {"code": "ROUTE_NOT_FOUND", "message": "The requested resource could not be found"}
             return _json(404, {"errors": [error]})
         name, family, groups = route
+        if name == "authorize":
+            return self._authorize(req)
         if name == "token":
             fault = self._fault(self.faults is not None and self.faults.include_token_endpoint)
             return _apply_fault(fault, self._token, req)
@@ -685,12 +704,23 @@ class EmulatorServer:
         job = self.jobs.get(job_id)
         if job is None or self.jobs.status(job) != "SUCCESS":
             return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+        hostile = self.jobs.hostile_file(job)
+        if hostile is not None:
+            status, body, headers = hostile
+            return Response(status, body, "application/gzip" if status == 200 else "application/xml", headers)
         return Response(200, self.jobs.payload(job), "application/gzip")
+
+    def _authorize(self, req: Request) -> Response:
+        try:
+            return Response(302, b"", headers={"Location": self.oauth2.authorize(req.params)})
+        except auth.TokenError as err:
+            return _json(err.status, err.body)
 
     def _token(self, req: Request) -> Response:
         form = dict(parse_qsl(req.form_body or "", keep_blank_values=True))
+        grant = self.oauth2.exchange_code if form.get("grant_type") == "authorization_code" else self.oauth2.refresh
         try:
-            return _json(200, self.oauth2.refresh(form, req.headers.get("authorization")))
+            return _json(200, grant(form, req.headers.get("authorization")))
         except auth.TokenError as err:
             return _json(err.status, err.body)
 

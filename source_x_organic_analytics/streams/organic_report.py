@@ -50,6 +50,7 @@ from .post_analytics import (
     v2_day_records,
     v2_params,
 )
+from .result_files import result_file_origins
 from .stats_jobs import JobWindow, StatsJobs
 from .tweets import TimelineTweet
 
@@ -216,7 +217,13 @@ class OrganicReport(AccountStream):
         self._ads_api_instead = ADS_API_MODE_INSTEAD if context.config.v2_mode else ADS_API_INSTEAD
         # Bounded concurrency: at most num_workers requests of this stream in flight.
         self._pool = ThreadPoolExecutor(max_workers=context.config.num_workers, thread_name_prefix="organic_report")
-        self._jobs = StatsJobs(self.call, self._pool, context.config.num_workers, self.logger)
+        self._jobs = StatsJobs(
+            self.call,
+            self._pool,
+            context.config.num_workers,
+            self.logger,
+            result_origins=result_file_origins(context.config.api_base_url, context.config.x_api_base_url),
+        )
 
     def _estimate(self, account_id: str, timeline: list[TimelineTweet]) -> AirbyteMessage | None:
         """An upper bound of rows (one per tweet per day it existed), known once the account's timeline is read; the
@@ -454,10 +461,11 @@ class OrganicReport(AccountStream):
             if isinstance(outcome, tuple):
                 yield from bucket_records(outcome[1], window, account_id)
                 continue
-            # A failed job loses nothing: its tweets are read again through the synchronous endpoint.
+            # A job whose result cannot be had or trusted loses nothing: its tweets are read through the synchronous
+            # endpoint instead.
             self.logger.warning(
-                f"X's analytics job {outcome.job_id} for account {account_id} ({window.first}..{window.last}) ended "
-                f"{outcome.status}; reading its {len(outcome.batch)} tweets with synchronous requests instead."
+                f"X's analytics job {outcome.job_id} for account {account_id} ({window.first}..{window.last}) "
+                f"{outcome.reread}; reading its {len(outcome.batch)} tweets with synchronous requests instead."
             )
             for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
                 part = windows(first, last)
