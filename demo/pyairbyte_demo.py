@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 from demo.run_demo import CLI_NAME, DAYS_BACK, ROOT
-from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset, truth
+from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset, truth, v2_lookup
 
 UTC = dt.timezone.utc
 DISTRIBUTION = "airbyte-source-x-organic-analytics"  # what PyAirbyte installs for the connector CLI_NAME
@@ -49,6 +49,7 @@ def expected_counts(ds: Dataset, start: dt.date, end: dt.date, now: dt.datetime)
         "tweets": len(truth.tweets(ds)),
         "organic_report": len(truth.organic_report(ds, start, end, now=now)),
         "scheduled_tweets": len(truth.scheduled_tweets(ds)),
+        "followers_history": len(v2_lookup.truth_followers_history(ds.readable_accounts(), now)),
     }
 
 

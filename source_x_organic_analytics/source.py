@@ -18,6 +18,7 @@ from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
+from .streams.followers_history import FollowersHistory
 from .streams.tweets import TimelineCache
 from .streams.v2_user import V2Tweets, V2UserDirectory, check_v2_user
 
@@ -61,7 +62,7 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context, tweets = self._context(config)
-        streams = [Accounts(context), tweets, OrganicReport(context)]
+        streams = [Accounts(context), tweets, OrganicReport(context), FollowersHistory(context)]
         # X API v2 has no scheduled posts.
         return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
 

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import auth, v2, v2_users
+from . import auth, v2, v2_lookup, v2_users
 from .dataset import Account, Dataset
 from .errors import ApiError, invalid, unauthorized
 from .faults import FaultConfig
@@ -122,6 +122,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     ("GET", re.compile(r"/2/tweets/analytics"), "v2_analytics", "v2_analytics"),  # X API v2 (own pipeline)
     ("GET", re.compile(r"/2/users/me"), "v2_users_me", "v2_users_me"),  # X API v2, see v2_users.py
     ("GET", re.compile(r"/2/users/(?P<user>\d+)/tweets"), "v2_user_tweets", "v2_user_tweets"),
+    ("GET", re.compile(r"/2/users"), "v2_lookup", "v2_users_lookup"),  # X API v2 user lookup, see v2_lookup.py
 ]
 
 
@@ -250,6 +251,9 @@ class EmulatorServer:
         self.v2_me_account_id = dataset.readable_accounts()[0].id
         self.v2_timeline_cap = v2_users.TIMELINE_CAP
         self.v2_users_forbidden = False  # True: /2/users/* answer 403 Forbidden (a token without users.read)
+        # public_metrics of /2/users and /2/users/me (v2_lookup.py): followers gained, counts X leaves out.
+        self.v2_followers_growth = 0
+        self.v2_public_metrics_omitted: set[str] = set()
         self.early_retries = 0
         # Endpoints ("tweets", "scheduled_tweets") whose paging never ends: each page is the first one again, under a
         # cursor never given before. Read per request.
@@ -344,6 +348,8 @@ class EmulatorServer:
         config: dict[str, Any] = {
             "credentials": credentials,
             "api_base_url": self.base_url,
+            # X API v2 (user lookup, post analytics) is served on the same port.
+            "x_api_base_url": self.base_url,
             "start_date": start.isoformat() if isinstance(start, dt.date) else str(start),
             "end_date": end.isoformat() if isinstance(end, dt.date) else str(end),
             "lookback_window_days": 3,
@@ -389,6 +395,12 @@ class EmulatorServer:
         }
         return self._config(credentials, start_date, end_date, account_ids, extra)
 
+    def v2_public_metrics(self) -> dict[str, int]:
+        """``public_metrics`` of "me" on ``GET /2/users/me``: the counts ``GET /2/users`` gives (v2_lookup.py)."""
+        me = self.ds.account(self.v2_me_account_id)
+        assert me is not None
+        return v2_lookup.public_metrics(me.full_user.id, self.v2_followers_growth, self.v2_public_metrics_omitted)
+
     # ----------------------------------------------------------------- pipeline
     def dispatch(self, req: Request) -> Response:
         route = _route(req.method, req.path)
@@ -406,6 +418,8 @@ class EmulatorServer:
             return _apply_fault(fault, lambda _: self._job_file(int(groups["job"])), req)
         if name == "v2_analytics":
             return self._dispatch_v2(req)
+        if name == "v2_lookup":
+            return self._dispatch_v2(req, family, lambda now: _json(*v2_lookup.answer(self, req)))
         if name.startswith("v2_user"):
             return self._dispatch_v2(req, name, lambda now: _json(*v2_users.answer(self, name, req, groups, now)))
 

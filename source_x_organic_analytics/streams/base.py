@@ -250,14 +250,17 @@ class AccountStream(XAdsStream, ABC):
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
         self._skipped = {}
         for account in self.context.accounts.readable():
-            try:
-                slices = list(self.account_slices(account))
-            except AccountProblem as problem:
-                self._skip(problem)
-                continue
-            yield from slices
+            yield from self.planned_slices(account)
         # Runs once the last slice is read, so every other account's records were emitted before this error.
         self._raise_for_skipped()
+
+    def planned_slices(self, account: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The account's slices, or none when planning them meets a problem of that account (it is then skipped)."""
+        try:
+            return list(self.account_slices(account))
+        except AccountProblem as problem:
+            self._skip(problem)
+            return []
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         yield {"account_id": account["id"]}
