@@ -35,16 +35,21 @@ _COUNT_COLUMNS = {
 }
 
 
-def raise_for_v2_user_problem(response: requests.Response, auth_type: str) -> None:
-    """A refusal of the user endpoints, with what to change in the X Developer Portal."""
+def raise_for_v2_user_problem(response: requests.Response, auth_type: str, not_enrolled: str | None = None) -> None:
+    """A refusal of the user endpoints, with what to change in the X Developer Portal. `not_enrolled` is what to say
+    when the app has no X API v2 access, after X's error (by default: attach it to a Project)."""
     if response.ok:
         return
     error, problem = v2_problem(response)
     if response.status_code == 403 and problem.get("reason") == "client-not-enrolled":
         raise XApiError(
             error,
-            f"X API v2 refused the request ({error}): the X app is not attached to a Project. In the X Developer "
-            "Portal (Projects & Apps), add the app to a Project with X API v2 access, then use that app's keys.",
+            f"X API v2 refused the request ({error}): "
+            + (
+                not_enrolled
+                or "the X app is not attached to a Project. In the X Developer Portal (Projects & Apps), add the "
+                "app to a Project with X API v2 access, then use that app's keys."
+            ),
         )
     if response.status_code == 403:
         fix = (
