@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -24,6 +24,9 @@ from ..errors import (
     raise_for_refusal,
     response_json,
 )
+
+# Raises the typed error an answer X refused calls for (one of errors.py's); returns on an answer to use.
+ErrorPolicy = Callable[[requests.Response], None]
 
 API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
@@ -158,12 +161,18 @@ class XAdsStream(HttpStream, ABC):
 
     def call(self, method: str, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """One request outside the list-paging flow (stats, jobs), with the same auth, retries and rate-limit waits."""
-        response = self.send_gated(method, urljoin(self.url_base, path), params)
-        raise_for_refusal(response)
-        return response_json(response)
+        return response_json(self.send_gated(method, urljoin(self.url_base, path), params))
 
-    def send_gated(self, method: str, url: str, params: Mapping[str, Any]) -> requests.Response:
-        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows."""
+    def refusals(self, response: requests.Response) -> None:
+        """This stream's error policy: the Ads API's."""
+        raise_for_refusal(response)
+
+    def send_gated(
+        self, method: str, url: str, params: Mapping[str, Any], policy: ErrorPolicy | None = None
+    ) -> requests.Response:
+        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows, and
+        raises the typed error of `policy` (the stream's own by default) for an answer X refused: no caller sees
+        one."""
         gate = self.rate_limit_gates.for_request(method, url)
         gate.acquire()
         response = None
@@ -175,9 +184,10 @@ class XAdsStream(HttpStream, ABC):
                 params=dict(params),
                 dedupe_query_params=True,
             )
-            return response
         finally:
             gate.release(response)
+        (policy or self.refusals)(response)
+        return response
 
     def request_params(
         self,
@@ -202,7 +212,6 @@ class XAdsStream(HttpStream, ABC):
         return {"cursor": cursor}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        raise_for_refusal(response)
         with expecting_x_shape(response.request.path_url):
             body = response_json(response)
             data = body.get("data") or []

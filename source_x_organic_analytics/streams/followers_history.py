@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import date
 from typing import Any
 
+import requests
 from airbyte_cdk.models import SyncMode
 
 from ..account_plan import account_timezone
@@ -97,6 +98,9 @@ class FollowersHistory(AccountStream):
         except ShapeError:
             raise AccountDataError(account_id, "FULL promotable user", full, "has no `user_id`") from None
 
+    def _lookup_refusals(self, response: requests.Response) -> None:
+        raise_for_v2_user_problem(response, self.context.config.auth_type, NOT_ENROLLED)
+
     def _look_up(self, user_ids: list[str]) -> None:
         """`GET /2/users` for every user of the sync, 100 a request; warns once when X leaves counts out."""
         self._users, self._not_found = {}, {}
@@ -104,8 +108,8 @@ class FollowersHistory(AccountStream):
         url = f"{self.context.config.x_api_base_url}/2/users"
         for start in range(0, len(unique), MAX_IDS_PER_LOOKUP):
             batch = unique[start : start + MAX_IDS_PER_LOOKUP]
-            response = self.send_gated("GET", url, {"ids": ",".join(batch), "user.fields": LOOKUP_FIELDS})
-            raise_for_v2_user_problem(response, self.context.config.auth_type, NOT_ENROLLED)
+            params = {"ids": ",".join(batch), "user.fields": LOOKUP_FIELDS}
+            response = self.send_gated("GET", url, params, self._lookup_refusals)
             with expecting_x_shape("GET /2/users"):
                 self._read_lookup(response_json(response))
         self._warn_for_absent_counts()

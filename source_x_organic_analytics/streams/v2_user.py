@@ -94,9 +94,8 @@ class V2Stream(XAdsStream):
         self._paging.follow(token)  # stops loudly rather than loop or silently truncate
         return {"cursor": token}
 
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+    def refusals(self, response: requests.Response) -> None:
         raise_for_v2_user_problem(response, self.context.config.auth_type)
-        yield from super().parse_response(response, **kwargs)
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every page through the rate-limit gate of its endpoint (users/me: 75, timelines: 900 per 15 minutes), so
