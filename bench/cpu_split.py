@@ -4,7 +4,7 @@ Runs the connector's own entry point (`source_x_organic_analytics.run.run`, what
 work item of its worker pools timed in thread CPU, grouped by the function it ran (job creations, result downloads,
 polls, ...), and writes, when the process exits, to the file named by $BENCH_CPU_SPLIT:
 
-    {"main_thread_s": ..., "pool": {"AccountJobs._create": {"cpu_s": ..., "calls": ...}, ...}}
+    {"main_thread_s": ..., "pool": {"JobApi.create": {"cpu_s": ..., "calls": ...}, ...}}
 
 The main thread reads and emits records; the pools send requests and parse their answers. The bench runs its
 zero-latency syncs through this launcher, so the split belongs to the very runs whose CPU it reports; the timing

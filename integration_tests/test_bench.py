@@ -63,8 +63,8 @@ def test_small_scale_prints_every_figure_and_sends_the_minimum_requests(tmp_path
     assert cpu["records"] == sum(result["records"].values())
     # The split comes from the run whose CPU counts: one timed work item per job creation and per download.
     split, requests = cpu["split"], result["requests"]
-    assert split["pool"]["AccountJobs._create"]["calls"] == requests["job creations"]["actual"]
-    assert split["pool"]["StatsJobs.collect"]["calls"] == requests["job downloads"]["actual"]
+    assert split["pool"]["JobApi.create"]["calls"] == requests["job creations"]["actual"]
+    assert split["pool"]["JobApi.download"]["calls"] == requests["job downloads"]["actual"]
     assert 0 < split["pool_s"] < cpu["connector_s"] and 0 < split["main_thread_s"] < cpu["connector_s"]
     assert rss["peak_rss_mb"] > 0 and rss["tenth_peak_rss_mb"] > 0 and rss["tenth_tweets"] == 10
     assert windows["windows"] == 1 and windows["families"]["jobs_create"]["busiest_bucket"] > 0

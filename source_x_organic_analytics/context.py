@@ -1,20 +1,20 @@
-"""What the streams of one sync share: config, one authenticator, the clock, and reads made once per sync."""
+"""What the streams of one sync share: the connection (config, one authenticator, the clock, the X API v2 usage) and
+the sync-wide services built on it, the account directory and the timelines, each read once per sync."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Generic, Protocol, TypeVar
 
 from requests.auth import AuthBase
 
 from .config import XConfig
-
-if TYPE_CHECKING:
-    from .streams.accounts import AccountDirectory
-    from .streams.tweets import TimelineCache
+from .errors import RateLimitGates
+from .http_session import EnvironmentOnceSession
+from .timelines import Timelines
 
 
 def utc_now() -> datetime:
@@ -45,12 +45,62 @@ class V2Usage:
 
 
 @dataclass
-class SyncContext:
+class Connection:
+    """What every request of a sync needs, one of each per sync."""
+
     config: XConfig
     # One authenticator for every stream, so an OAuth 2.0 token is refreshed (and its single-use refresh token
     # rotated) once, not once per stream.
     authenticator: AuthBase
     clock: Callable[[], datetime] = utc_now
-    accounts: AccountDirectory = field(init=False)
-    timelines: TimelineCache = field(init=False)
     v2_usage: V2Usage = field(default_factory=V2Usage)
+    # One session (its connection pool and the environment's proxy and CA settings) under every stream's HTTP client.
+    session: EnvironmentOnceSession = field(default_factory=EnvironmentOnceSession)
+    # One rate-limit gate per endpoint for the whole sync: X counts its budgets per endpoint, whichever stream asks.
+    rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
+
+
+T = TypeVar("T")
+
+
+class ReadOnce(Generic[T]):
+    """A read made once per sync, its failure included: every stream would otherwise redo the same failing calls
+    with their retries."""
+
+    def __init__(self, read: Callable[[], T]):
+        self._read = read
+        self._value: T | None = None
+        self._failure: Exception | None = None
+
+    def get(self) -> T:
+        if self._failure is not None:
+            raise self._failure
+        if self._value is None:
+            try:
+                self._value = self._read()
+            except Exception as error:
+                self._failure = error
+                raise
+        return self._value
+
+
+class Directory(Protocol):
+    """The accounts of a sync (ads accounts, or the authenticated user in x_api_v2 mode), read once."""
+
+    def listed(self) -> list[Mapping[str, Any]]: ...
+
+    def readable(self) -> list[Mapping[str, Any]]: ...
+
+    def get(self, account_id: str) -> Mapping[str, Any]: ...
+
+    def missing(self) -> list[str]: ...
+
+    def raise_for_missing(self) -> None: ...
+
+
+@dataclass(kw_only=True)
+class SyncContext(Connection):
+    """The connection and the services every stream of the sync shares, built complete before any stream."""
+
+    accounts: Directory
+    timelines: Timelines

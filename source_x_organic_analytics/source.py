@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +14,17 @@ from airbyte_cdk.sources.streams import Stream
 
 from .auth import build_authenticator
 from .config import config_error, parse_config
-from .context import SyncContext, V2Usage, utc_now
+from .context import Connection, SyncContext, V2Usage, utc_now
 from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
 from .streams.followers_history import FollowersHistory
-from .streams.tweets import TimelineCache
-from .streams.v2_user import V2Tweets, V2UserDirectory, check_v2_user
+from .streams.tweets import TimelinePages
+from .streams.v2_user import V2Timeline, V2UserDirectory, check_v2_user
+from .timelines import Timelines
 
-# `tweets` before `organic_report`: the report then reuses the timeline `tweets` just paged through.
+# `tweets` before `organic_report`: the report then finds each timeline paged already (either order is correct).
 _READ_ORDER = {"accounts": 0, "tweets": 1, "organic_report": 2, "scheduled_tweets": 3}
 
 
@@ -32,23 +34,22 @@ class SourceXOrganicAnalytics(AbstractSource):
         self._clock = clock
         self._v2_usage: V2Usage | None = None
 
-    def _context(self, config: Mapping[str, Any]) -> tuple[SyncContext, Tweets]:
+    def _context(self, config: Mapping[str, Any]) -> SyncContext:
         # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
         mask_credentials(config.get("credentials"))
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
-        context = SyncContext(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
+        connection = Connection(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
         if parsed.v2_mode:
-            context.accounts, tweets = V2UserDirectory(context), V2Tweets(context)
-            self._v2_usage = context.v2_usage
+            accounts, timeline = V2UserDirectory(connection), V2Timeline(connection)
+            self._v2_usage = connection.v2_usage
         else:
-            context.accounts = AccountDirectory(context, parsed.account_ids)
-            tweets = Tweets(context)
-        context.timelines = TimelineCache(tweets)
-        return context, tweets
+            accounts, timeline = AccountDirectory(connection, parsed.account_ids), TimelinePages(connection)
+        shared = {f.name: getattr(connection, f.name) for f in fields(Connection)}
+        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline.read_pages))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
-        context, _ = self._context(config)
+        context = self._context(config)
         if context.config.v2_mode:
             return check_v2_user(context.accounts)
         # Reads each configured account by its id (or lists all when none is configured): proves the credentials.
@@ -61,8 +62,8 @@ class SourceXOrganicAnalytics(AbstractSource):
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        context, tweets = self._context(config)
-        streams = [Accounts(context), tweets, OrganicReport(context), FollowersHistory(context)]
+        context = self._context(config)
+        streams = [Accounts(context), Tweets(context), OrganicReport(context), FollowersHistory(context)]
         # X API v2 has no scheduled posts.
         return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
 

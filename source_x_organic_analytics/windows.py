@@ -22,6 +22,34 @@ class DayConvention(enum.Enum):
     DAY_OFFSET = "each day's own UTC offset"
 
 
+class DayConventions:
+    """How each account's day windows are written in this sync: today's offset (X's documented rule) unless X
+    refused a window written so, then each day's own; in x_api_v2 mode (`calendar_days`), each day's own. An account
+    switches at most once, and not after one of its windows was read."""
+
+    def __init__(self, calendar_days: bool):
+        self._default = DayConvention.DAY_OFFSET if calendar_days else DayConvention.TODAY_OFFSET
+        self._chosen: dict[str, DayConvention] = {}
+        self._confirmed: set[str] = set()
+
+    def of(self, account_id: str) -> DayConvention:
+        return self._chosen.get(account_id, self._default)
+
+    def confirm(self, account_id: str) -> None:
+        """X accepted a window of the account as written: its convention stays."""
+        self._confirmed.add(account_id)
+
+    def may_switch(self, account_id: str) -> bool:
+        return account_id not in self._confirmed
+
+    def switch(self, account_id: str) -> DayConvention:
+        """Writes the account's windows the other way for the rest of the sync; returns the new convention."""
+        other = next(c for c in DayConvention if c is not self.of(account_id))
+        self._chosen[account_id] = other
+        self._confirmed.add(account_id)
+        return other
+
+
 @dataclass(frozen=True)
 class DayWindow:
     """Local days `first`..`last` inclusive, and the UTC instants X wants for them (end exclusive)."""

@@ -8,7 +8,9 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from source_x_organic_analytics.streams.organic_report import METRICS, OrganicReport, bucket_records, sanitize_state
+from source_x_organic_analytics.metrics import ADS_METRICS as METRICS
+from source_x_organic_analytics.streams.ads_stats import bucket_records
+from source_x_organic_analytics.streams.organic_report import OrganicReport, sanitize_state
 from source_x_organic_analytics.windows import DayWindow
 
 from .conftest import BASE, account, as_dicts, error_body, make_config, tweet

@@ -21,6 +21,8 @@ from source_x_organic_analytics.streams.stats_jobs import (
     SLOTS_TAKEN,
     VANISHED_AFTER_SECONDS,
     Job,
+    JobResult,
+    JobStatus,
     JobWindow,
     StatsJobs,
 )
@@ -474,7 +476,7 @@ def test_a_garbled_result_file_is_fetched_again_after_a_growing_pause(monkeypatc
     monkeypatch.setattr(ResultFiles, "fetch", fetch)
     clock = FakeClock()
     runner = StatsJobs(lambda *args: {}, ThreadPoolExecutor(1), 1, LOGGER, clock.sleep, clock)
-    job = Job("w", {}, ["1"], "abc1", job_id="1", status="SUCCESS", url=f"{RESULTS}/1.json.gz")
-    outcome = runner.collect(job)
+    job = Job("w", {}, ["1"], "abc1", job_id="1", status=JobStatus.SUCCESS, url=f"{RESULTS}/1.json.gz")
+    outcome = runner.api.download(job)
     assert clock.sleeps == [1.0, 2.0]  # not straight back into the same fault
-    assert outcome == (job, body)
+    assert outcome == JobResult(job, body)

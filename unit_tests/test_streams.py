@@ -8,7 +8,11 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
+from source_x_organic_analytics.auth import build_authenticator
+from source_x_organic_analytics.config import parse_config
+from source_x_organic_analytics.context import Connection
 from source_x_organic_analytics.errors import response_json
+from source_x_organic_analytics.streams.tweets import TimelinePages
 
 from .conftest import BASE, account, as_dicts, make_config, tweet
 
@@ -101,9 +105,11 @@ def test_a_repeated_cursor_stops_paging_with_an_error(fake_x, source):
     assert "same page cursor twice" in output.errors[0].trace.error.message
 
 
-def test_a_parsed_page_leaves_only_its_cursor_on_the_response(source):
+def test_a_parsed_page_leaves_only_its_cursor_on_the_response():
     # The CDK holds a page's response until the next page is parsed: the objects of the page must not stay with it.
-    tweets = next(s for s in source.streams(make_config()) if s.name == "tweets")
+    config = make_config()
+    # What pages the `tweets` stream's timelines.
+    tweets = TimelinePages(Connection(parse_config(config, today=datetime.now().date()), build_authenticator(config)))
     response = requests.Response()
     response.status_code = 200
     response._content = json.dumps(

@@ -13,7 +13,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.config import parse_config
 from source_x_organic_analytics.streams.post_analytics import v2_day_records
-from source_x_organic_analytics.streams.v2_user import TIMELINE_CAP, V2Tweets
+from source_x_organic_analytics.streams.tweets import Tweets
+from source_x_organic_analytics.streams.v2_user import TIMELINE_CAP
 from source_x_organic_analytics.windows import DayConvention, chunk_local_days, day_window
 
 from .conftest import make_config
@@ -67,7 +68,7 @@ def test_a_dst_day_in_calendar_days_sums_its_23_or_25_hours(day, hours):
 def test_a_timeline_that_reaches_the_cap_is_logged(requests_mock, caplog):
     config = make_config(api="x_api_v2", x_api_base_url=X_API)
     tweets = next(s for s in SourceXOrganicAnalytics().streams(config) if s.name == "tweets")
-    assert isinstance(tweets, V2Tweets)
+    assert isinstance(tweets, Tweets)
     pages = TIMELINE_CAP // 100
     created = "2026-11-01T10:00:00.000Z"
     responses = [

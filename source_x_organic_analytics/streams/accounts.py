@@ -10,12 +10,15 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import config_error, short_list
+from ..context import Connection, ReadOnce, SyncContext
 from ..errors import AccountAccessError, ShapeError, expecting_x_shape, required_id
 from .base import XAdsStream
 
 
-class Accounts(XAdsStream):
-    """`GET /12/accounts`: every ads account the credentials can read, or the configured ones."""
+class AccountReads(XAdsStream):
+    """`GET /12/accounts` and `GET /12/accounts/{id}`: what the account directory reads."""
+
+    name = "accounts"
 
     def path(self, **kwargs: Any) -> str:
         return "accounts"
@@ -36,6 +39,13 @@ class Accounts(XAdsStream):
             # account's record is the same whether it was read by id or listed.
             return self.transform({k: v for k, v in data.items() if k != "salt"}, {})
 
+
+class Accounts(AccountReads):
+    """The `accounts` stream: every ads account the credentials can read, or the configured ones, as the directory
+    read them."""
+
+    context: SyncContext
+
     def read_records(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
         directory = self.context.accounts
         yield from directory.listed()
@@ -46,25 +56,14 @@ class AccountDirectory:
     """The accounts of this sync, read once and shared by every stream: each configured account by its id, or, with
     none configured, one listing of every account the credentials can read."""
 
-    def __init__(self, context, configured_ids: tuple[str, ...]):
+    def __init__(self, connection: Connection, configured_ids: tuple[str, ...]):
         self._configured_ids = configured_ids
-        self._accounts = Accounts(context)
-        self._workers = context.config.num_workers
-        self._listed: list[Mapping[str, Any]] | None = None
-        self._failure: Exception | None = None
+        self._accounts = AccountReads(connection)
+        self._workers = connection.config.num_workers
+        self._listing = ReadOnce(lambda: self._read_configured() if self._configured_ids else self._list_all())
 
     def listed(self) -> list[Mapping[str, Any]]:
-        # A failed read is remembered too: every stream of the sync would otherwise redo the same failing calls with
-        # their retries.
-        if self._failure is not None:
-            raise self._failure
-        if self._listed is None:
-            try:
-                self._listed = self._read_configured() if self._configured_ids else self._list_all()
-            except Exception as error:
-                self._failure = error
-                raise
-        return self._listed
+        return self._listing.get()
 
     def _list_all(self) -> list[Mapping[str, Any]]:
         return list(self._accounts.read_pages({}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -14,10 +14,9 @@ from airbyte_cdk.sources.streams.http import HttpClient, HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..context import SyncContext
+from ..context import Connection, SyncContext
 from ..errors import (
     AccountProblem,
-    RateLimitGates,
     ShapeError,
     XBackoffStrategy,
     XErrorHandler,
@@ -25,7 +24,9 @@ from ..errors import (
     raise_for_refusal,
     response_json,
 )
-from ..http_session import EnvironmentOnceSession
+
+# Raises the typed error an answer X refused calls for (one of errors.py's); returns on an answer to use.
+ErrorPolicy = Callable[[requests.Response], None]
 
 API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
@@ -119,20 +120,20 @@ class XAdsStream(HttpStream, ABC):
     primary_key = "id"
     page_size = 1000
 
-    def __init__(self, context: SyncContext):
+    def __init__(self, context: Connection):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
-        self.rate_limit_gates = RateLimitGates()
+        self.rate_limit_gates = context.rate_limit_gates
         self._paging = PageGuard()
         super().__init__(authenticator=context.authenticator)
         # Every request of these streams goes through this client (`send_gated`), not the one HttpStream builds: the
-        # same error handler, backoff and auth, on a session that reads the environment once per host (HttpStream
-        # has no public way to give its own client a session).
+        # same error handler, backoff and auth, on the sync's one session (HttpStream has no public way to give its own
+        # client a session).
         self.http_client = HttpClient(
             name=self.name,
             logger=self.logger,
             error_handler=self.get_error_handler(),
-            session=EnvironmentOnceSession(),
+            session=context.session,
             authenticator=context.authenticator,
             backoff_strategy=self.get_backoff_strategy(),
             message_repository=InMemoryMessageRepository(),
@@ -160,12 +161,18 @@ class XAdsStream(HttpStream, ABC):
 
     def call(self, method: str, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """One request outside the list-paging flow (stats, jobs), with the same auth, retries and rate-limit waits."""
-        response = self.send_gated(method, urljoin(self.url_base, path), params)
-        raise_for_refusal(response)
-        return response_json(response)
+        return response_json(self.send_gated(method, urljoin(self.url_base, path), params))
 
-    def send_gated(self, method: str, url: str, params: Mapping[str, Any]) -> requests.Response:
-        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows."""
+    def refusals(self, response: requests.Response) -> None:
+        """This stream's error policy: the Ads API's."""
+        raise_for_refusal(response)
+
+    def send_gated(
+        self, method: str, url: str, params: Mapping[str, Any], policy: ErrorPolicy | None = None
+    ) -> requests.Response:
+        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows, and
+        raises the typed error of `policy` (the stream's own by default) for an answer X refused: no caller sees
+        one."""
         gate = self.rate_limit_gates.for_request(method, url)
         gate.acquire()
         response = None
@@ -177,9 +184,10 @@ class XAdsStream(HttpStream, ABC):
                 params=dict(params),
                 dedupe_query_params=True,
             )
-            return response
         finally:
             gate.release(response)
+        (policy or self.refusals)(response)
+        return response
 
     def request_params(
         self,
@@ -204,7 +212,6 @@ class XAdsStream(HttpStream, ABC):
         return {"cursor": cursor}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        raise_for_refusal(response)
         with expecting_x_shape(response.request.path_url):
             body = response_json(response)
             data = body.get("data") or []
@@ -242,6 +249,8 @@ class AccountStream(XAdsStream, ABC):
     """A stream read one ads account at a time. An account with a problem of its own (a refusal, a field that cannot
     be used) is skipped for the rest of the sync, so that the others are synced and its state never passes a window
     it did not read; the stream then ends with an error that names it."""
+
+    context: SyncContext
 
     def __init__(self, context: SyncContext):
         super().__init__(context)

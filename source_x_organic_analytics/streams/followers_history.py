@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import date
 from typing import Any
 
+import requests
 from airbyte_cdk.models import SyncMode
 
+from ..account_plan import account_timezone
 from ..errors import AccountDataError, ShapeError, expecting_x_shape, metric_value, required_id, response_json
 from .base import AccountStream
-from .organic_report import OrganicReport
 from .v2_user import raise_for_v2_user_problem
 
 COUNTS = ("followers_count", "following_count", "tweet_count", "listed_count", "like_count", "media_count")
@@ -81,7 +82,7 @@ class FollowersHistory(AccountStream):
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         account_id = account["id"]
-        today = self.context.clock().astimezone(OrganicReport._timezone(account)).date()
+        today = self.context.clock().astimezone(account_timezone(account)).date()
         user_ids = [account_id] if self.context.config.v2_mode else self._full_users(account_id)
         if not user_ids:
             self.logger.warning(f"followers_history: ads account {account_id} has no FULL promotable user to snapshot.")
@@ -97,6 +98,9 @@ class FollowersHistory(AccountStream):
         except ShapeError:
             raise AccountDataError(account_id, "FULL promotable user", full, "has no `user_id`") from None
 
+    def _lookup_refusals(self, response: requests.Response) -> None:
+        raise_for_v2_user_problem(response, self.context.config.auth_type, NOT_ENROLLED)
+
     def _look_up(self, user_ids: list[str]) -> None:
         """`GET /2/users` for every user of the sync, 100 a request; warns once when X leaves counts out."""
         self._users, self._not_found = {}, {}
@@ -104,8 +108,8 @@ class FollowersHistory(AccountStream):
         url = f"{self.context.config.x_api_base_url}/2/users"
         for start in range(0, len(unique), MAX_IDS_PER_LOOKUP):
             batch = unique[start : start + MAX_IDS_PER_LOOKUP]
-            response = self.send_gated("GET", url, {"ids": ",".join(batch), "user.fields": LOOKUP_FIELDS})
-            raise_for_v2_user_problem(response, self.context.config.auth_type, NOT_ENROLLED)
+            params = {"ids": ",".join(batch), "user.fields": LOOKUP_FIELDS}
+            response = self.send_gated("GET", url, params, self._lookup_refusals)
             with expecting_x_shape("GET /2/users"):
                 self._read_lookup(response_json(response))
         self._warn_for_absent_counts()

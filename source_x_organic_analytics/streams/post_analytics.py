@@ -8,7 +8,9 @@ in x_api_v2 mode, into the calendar days of the configured `timezone`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,30 +18,14 @@ from zoneinfo import ZoneInfo
 import requests
 from airbyte_cdk.models import FailureType
 
-from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id
-from ..windows import DayWindow, format_x_time
+from ..config import config_error
+from ..context import V2Usage
+from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id, response_json
+from ..metrics import PLACEMENT, V2_ANALYTICS_FIELDS, V2_TO_COLUMN
+from ..windows import SYNC_WINDOW_DAYS, DayWindow, WindowMaker, chunk_days, format_x_time
+from .metric_reader import MetricReader
 
 MAX_IDS_PER_V2_REQUEST = 100
-# The Ads API placement organic metrics are read for; v2 rows carry it too, so both sources give the same keys.
-PLACEMENT = "ALL_ON_TWITTER"
-# v2 field → report column. Columns only the Ads API has stay null in v2 records, and the reverse.
-V2_TO_COLUMN = {
-    "impressions": "impressions",
-    "engagements": "engagements",
-    "likes": "likes",
-    "retweets": "retweets",
-    "replies": "replies",
-    "url_clicks": "url_clicks",
-    "follows": "follows",
-    "unfollows": "unfollows",
-    # Views of every media type (images and GIFs too): not the Ads API's video-only `video_total_views`.
-    "media_views": "media_views",
-    "bookmarks": "bookmarks",
-    "quote_tweets": "quote_tweets",
-    "user_profile_clicks": "user_profile_clicks",
-    "detail_expands": "detail_expands",
-}
-ANALYTICS_FIELDS = ",".join(V2_TO_COLUMN)
 
 
 class V2RangeError(Exception):
@@ -52,7 +38,7 @@ def v2_params(window: DayWindow, tweet_ids: list[str]) -> dict[str, str]:
         "start_time": format_x_time(window.start),
         "end_time": format_x_time(window.end),
         "granularity": "hourly",
-        "analytics.fields": ANALYTICS_FIELDS,
+        "analytics.fields": V2_ANALYTICS_FIELDS,
     }
 
 
@@ -136,3 +122,68 @@ def _v2_day_records(
                     "placement": PLACEMENT,
                     **totals,
                 }
+
+
+# Sends one request through the rate-limit gates, `policy` raising for an answer X refused: (method, url, params,
+# policy) → X's answer.
+Send = Callable[[str, str, Mapping[str, Any], Callable[[requests.Response], None]], requests.Response]
+
+
+class V2Reader(MetricReader):
+    """Organic metrics from `GET /2/tweets/analytics`: batches of 100 posts, a week a request, at most `num_workers`
+    requests in flight. Days are the Ads API's (no `calendar_zone`) or the calendar days of one (x_api_v2 mode)."""
+
+    batch_size = MAX_IDS_PER_V2_REQUEST
+
+    def __init__(
+        self,
+        send: Send,
+        x_api_base_url: str,
+        usage: V2Usage,
+        pool: Executor,
+        logger: logging.Logger,
+        calendar_zone: ZoneInfo | None,
+        ads_api_instead: str,
+    ):
+        super().__init__(pool)
+        self._send = send
+        self._url = f"{x_api_base_url}/2/tweets/analytics"
+        self._usage = usage
+        self._logger = logger
+        self._calendar_zone = calendar_zone
+        self._ads_api_instead = ads_api_instead
+
+    def read_batches(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+    ) -> Iterator[dict[str, Any]]:
+        for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
+            part = windows(first, last)
+            for records in self._pool.map(
+                lambda batch, part=part: self._records(account_id, part, windows, batch), batches
+            ):
+                yield from records
+
+    def _refusals(self, response: requests.Response) -> None:
+        """Counts the request (X bills it, refused or not) and raises for a refusal."""
+        self._usage.add_analytics_request()
+        raise_for_v2_problem(response, self._ads_api_instead)
+
+    def _records(
+        self, account_id: str, window: DayWindow, windows: WindowMaker, batch: list[str]
+    ) -> list[dict[str, Any]]:
+        """One batch's records; a range X refuses is split in two, since v2's range limits are undocumented."""
+        try:
+            response = self._send("GET", self._url, v2_params(window, batch), self._refusals)
+        except V2RangeError as error:
+            if window.days == 1:
+                # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
+                raise config_error(
+                    f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
+                    f"(how long it keeps them is undocumented). Set `start_date` to a later day, or "
+                    f"{self._ads_api_instead} to read older days from the Ads API."
+                ) from None
+            middle = window.first + (window.last - window.first) // 2
+            self._logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
+            halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
+            return [r for half in halves for r in self._records(account_id, half, windows, batch)]
+        return list(v2_day_records(response_json(response), window, account_id, self._calendar_zone))

@@ -1,4 +1,5 @@
-"""X's asynchronous analytics jobs: up to 90 days a request instead of 7, for backfills.
+"""The scheduler of X's asynchronous analytics jobs: up to 90 days a request instead of 7, for backfills. It decides
+when each job is created, polled and downloaded, by its clock; `job_api` sends the requests.
 
 A job is created per batch of tweet ids, polled in batches, and its gzip'd result (same shape as the synchronous
 answer) downloaded from a URL that needs no OAuth. Nothing is dropped silently: a job whose result cannot be trusted
@@ -21,14 +22,14 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass
 from typing import Any
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import XApiError, expecting_x_shape, required_id
-from .result_files import LinkGone, Origin, ResultFiles, Unfetchable, mismatch, result_file_origins
+from ..errors import XApiError, expecting_x_shape
+from .job_api import Call, Job, JobApi, JobResult, JobStatus, JobWindow
+from .result_files import Origin, ResultFiles, result_file_origins
 
 MAX_PROCESSING_JOBS = 100  # X's limit per ads account
 FIRST_POLL_SECONDS = 0.5
@@ -42,43 +43,10 @@ STALL_TIMEOUT_SECONDS = 2 * JOB_TIMEOUT_SECONDS
 # to be listed), is gone: its batch is read another way.
 VANISHED_AFTER_POLLS = 3
 VANISHED_AFTER_SECONDS = 10.0
-DOWNLOAD_ATTEMPTS = 3
-GARBLED_RETRY_SECONDS = 1.0  # times the attempt: a garbled file is not fetched again at once, into the same fault
-FINISHED = ("SUCCESS", "FAILED", "CANCELLED")
-# Set by the engine on a job whose result link was gone: it is created again, once.
-LINK_GONE = "LINK_GONE"
 # X's refusal of a creation while 100 jobs of the account are processing, whoever created them.
 SLOTS_TAKEN = "TOO_MANY_JOBS"
 
-Call = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class JobWindow:
-    """One window's jobs: a key the reader names it by, its stats parameters, and one batch of tweet ids per job."""
-
-    key: Hashable
-    params: Mapping[str, str]
-    batches: Sequence[Sequence[str]]
-
-
-@dataclass(eq=False)
-class Job:
-    window: Hashable
-    params: Mapping[str, str]
-    batch: Sequence[str]
-    account_id: str
-    job_id: str | None = None
-    status: str = "PENDING"
-    url: str | None = None
-    created_at: float = 0.0  # the runner's clock when X accepted the job
-    creation: int = 1  # 2 for the job created again after its result link was gone
-    reread: str | None = None  # why its batch must be read another way, said after "X's analytics job <id>"
-    missing_polls: int = 0  # polls in a row whose answer left this job out
-    missing_since: float | None = None
-
-
-Outcome = Job | tuple[Job, Mapping[str, Any]]
+__all__ = ["Job", "JobResult", "JobStatus", "JobWindow", "StatsJobs"]
 
 
 class StatsJobs:
@@ -95,7 +63,7 @@ class StatsJobs:
         clock: Callable[[], float] = time.monotonic,
         result_origins: frozenset[Origin] | None = None,
     ):
-        self.call = call
+        self.api = JobApi(call, ResultFiles(logger, result_origins or result_file_origins()), logger, sleep)
         self.executor = executor
         self.parallel = parallel
         self.logger = logger
@@ -104,7 +72,6 @@ class StatsJobs:
         self._plans: dict[str, AccountJobs] = {}
         # Every job id X gave this sync: one given twice cannot say which request its result answers.
         self.job_ids: set[str] = set()
-        self._files = ResultFiles(logger, result_origins or result_file_origins())
 
     def plan(self, account_id: str, windows: Sequence[JobWindow]) -> AccountJobs:
         """Plans the jobs of `windows` (in the order they will be read) of one account, replacing any earlier plan
@@ -123,39 +90,29 @@ class StatsJobs:
         """Forgets every plan: none of their jobs will be read (the sync reads its metrics elsewhere now)."""
         self._plans.clear()
 
-    def read(self, account_id: str, key: Hashable) -> Iterator[Outcome]:
-        """The outcomes of the next window of an account's plan. The pool's work is bounded: at most `parallel`
+    def read(self, account_id: str, key: Hashable) -> Iterator[JobResult]:
+        """The results of the next window of an account's plan. The pool's work is bounded: at most `parallel`
         job creations (this account's first) and `parallel` downloads queued, and one poll per account, so the pool
         always has work while only a few results are held in memory."""
         plan = self._plans[account_id]
         if key != plan.next_window:
             raise ValueError(f"window {key!r} is not the next one of {account_id}'s plan ({plan.next_window!r})")
         stalled_at = self.clock() + STALL_TIMEOUT_SECONDS
-        while plan.unread[key]:
+        while plan.left_to_read(key):
             plan.raise_if_failed(key)
             plan.raise_if_stalled(key, stalled_at - self.clock())
             plan.start_downloads(key)
-            while plan.downloading and plan.downloading[0].done():
-                outcome = plan.downloading.popleft().result()
+            downloaded = plan.take_downloaded()
+            if downloaded:
                 stalled_at = self.clock() + STALL_TIMEOUT_SECONDS
-                if not plan.created_again(outcome):
-                    plan.unread[key] -= 1
-                    yield outcome
-            if not plan.unread[key]:
+            for result in downloaded:
+                if plan.hand_back(key, result):
+                    yield result
+            if not plan.left_to_read(key):
                 break
             plans = [plan, *(p for p in self._plans.values() if p is not plan)]
-            budget = self.parallel - sum(len(p.creating) for p in plans)
-            for each in plans:
-                budget -= each.start_creations(budget)
-            # Polls wait while the pool has two rounds of other work: they would find jobs to start before there
-            # are workers for them.
-            backlog = sum(len(p.creating) for p in plans) + len(plan.downloading) + len(plan.finished[key])
-            due = {each: each.poll_due_in() for each in plans} if backlog < 2 * self.parallel else {}
-            for each, due_in in due.items():
-                if due_in is not None and due_in <= 0:
-                    each.start_poll()
-            creations = [each.creations_due_in() for each in plans]
-            due_in = [d for d in (*due.values(), *creations) if d is not None]
+            self._start_creations(plans)
+            due_in = self._start_polls(plan, key, plans)
             self._wait(plan, key, plans, due_in, stalled_at - self.clock())
             for each in plans:
                 each.harvest()
@@ -163,56 +120,39 @@ class StatsJobs:
         if plan.next_window is None:
             self.drop(account_id)
 
+    def _start_creations(self, plans: list[AccountJobs]) -> None:
+        """Job creations, the account being read first, up to `parallel` in flight over all plans."""
+        budget = self.parallel - sum(p.creations_in_flight() for p in plans)
+        for each in plans:
+            budget -= each.start_creations(budget)
+
+    def _start_polls(self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs]) -> list[float]:
+        """Starts the polls that are due; returns the seconds until the next poll or creation falls due."""
+        # Polls wait while the pool has two rounds of other work: they would find jobs to start before there are
+        # workers for them.
+        backlog = sum(p.creations_in_flight() for p in plans) + plan.downloads_pending(key)
+        due = {each: each.poll_due_in() for each in plans} if backlog < 2 * self.parallel else {}
+        for each, due_in in due.items():
+            if due_in is not None and due_in <= 0:
+                each.start_poll()
+        creations = [each.creations_due_in() for each in plans]
+        return [d for d in (*due.values(), *creations) if d is not None]
+
     def _wait(
         self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs], due_in: list[float], stalled_in: float
     ) -> None:
         """Waits for the first future to finish or the next poll or creation to fall due; never past the window's
         stall deadline, so that a request that hangs cannot hold the read beyond it."""
-        futures = [*plan.downloading, *(f for p in plans for f in p.futures())]
+        futures = [f for p in plans for f in p.futures()]
         in_flight = [f for f in futures if not f.done()]
         timeout = max(0.0, min([*due_in, stalled_in]))
         if in_flight:
             wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        elif not futures and not plan.finished[key]:
+        elif not futures and not plan.downloads_pending(key):
             # Nothing in flight nor to download: only a poll or a creation due later can move things on, and only if
             # the window's jobs are all somewhere the engine will come back to. Else waiting (or looping) never ends.
             plan.raise_if_lost(key, can_wait=bool(due_in))
             self.sleep(timeout)
-
-    def collect(self, job: Job) -> Outcome:
-        """`(job, body)` for a job whose result file answers it; the job itself, with `reread` saying why, for one
-        whose batch must be read another way; the job with status LINK_GONE for one to create again."""
-        if job.reread is None and (job.status != "SUCCESS" or not job.url):
-            job.reread = f"ended {job.status}" + (" without a result URL" if job.status == "SUCCESS" else "")
-        if job.reread is not None:
-            return job
-        # A truncated or garbled file is downloaded again: the URL stays valid until the job expires.
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                body = self._files.fetch(job.url)
-            except LinkGone as gone:
-                if job.creation == 1:
-                    job.status, job.reread = LINK_GONE, str(gone)
-                else:
-                    job.reread = f"{gone}, also once created again"
-                return job
-            except Unfetchable as refused:
-                job.reread = str(refused)
-                return job
-            except (ValueError, OSError, EOFError) as error:
-                self.logger.warning(
-                    f"The result of X's analytics job {job.job_id} is unreadable ({error}); try {attempt}."
-                )
-                if attempt < DOWNLOAD_ATTEMPTS:
-                    self.sleep(GARBLED_RETRY_SECONDS * attempt)
-                continue
-            job.reread = mismatch(body, job.account_id, job.params, job.batch)
-            return job if job.reread else (job, body)
-        raise AirbyteTracedException(
-            message=f"The result file of X's analytics job {job.job_id} could not be read after {DOWNLOAD_ATTEMPTS} "
-            "downloads; the sync state was not moved past its window. Retry the sync later.",
-            failure_type=FailureType.transient_error,
-        )
 
 
 class AccountJobs:
@@ -220,16 +160,15 @@ class AccountJobs:
 
     def __init__(self, runner: StatsJobs, account_id: str, windows: Sequence[JobWindow]):
         self._runner = runner
-        self._path = f"stats/jobs/accounts/{account_id}"
         self._account_id = account_id
         self._order = deque(w.key for w in windows)
         self._rank = {w.key: rank for rank, w in enumerate(windows)}
         self._to_create = deque(Job(w.key, w.params, batch, account_id) for w in windows for batch in w.batches)
-        self.unread = Counter(job.window for job in self._to_create)
-        self.creating: dict[Future, Job] = {}
-        self._processing: dict[str, Job] = {}
-        self.finished: dict[Hashable, deque[Job]] = defaultdict(deque)
-        self.downloading: deque[Future] = deque()
+        self._unread = Counter(job.window for job in self._to_create)
+        self._creating: dict[Future, Job] = {}
+        self._finished: dict[Hashable, deque[Job]] = defaultdict(deque)
+        self._processing = RunningJobs(runner.clock, self._finished)
+        self._downloading: deque[Future] = deque()
         # A refused creation stops creating the jobs of its window and of later ones; the error is raised when its
         # window is read, so the windows before it are still created, emitted and saved. A failed poll stops the
         # plan and is raised when it is read next.
@@ -240,13 +179,8 @@ class AccountJobs:
         self._accepted = False
         self._polling: Future | None = None
         self._polled: list[Job] = []  # the jobs the poll in flight asks about
-        self._next_poll: float | None = None
-        self._interval = FIRST_POLL_SECONDS
-        # X counts every processing job of the account against its 100, also jobs this sync did not create (another
-        # sync or tool, or this connection's previous attempt): a creation it refuses for that waits for a free slot.
-        self._slots_taken_since: float | None = None
-        self._create_after: float | None = None
-        self._create_wait = FIRST_POLL_SECONDS
+        self._polls = PollSchedule(runner.clock)
+        self._slots = SlotWait(runner.clock)
 
     @property
     def next_window(self) -> Hashable | None:
@@ -254,6 +188,31 @@ class AccountJobs:
 
     def end_window(self) -> None:
         self._order.popleft()
+
+    def left_to_read(self, key: Hashable) -> int:
+        """How many of the window's jobs have not been handed back yet."""
+        return self._unread[key]
+
+    def creations_in_flight(self) -> int:
+        return len(self._creating)
+
+    def downloads_pending(self, key: Hashable) -> int:
+        """Downloads in flight, and the window's finished jobs still to download."""
+        return len(self._downloading) + len(self._finished[key])
+
+    def take_downloaded(self) -> list[JobResult]:
+        """The downloads done, in the order they were started (results are handed back in that order)."""
+        done: list[JobResult] = []
+        while self._downloading and self._downloading[0].done():
+            done.append(self._downloading.popleft().result())
+        return done
+
+    def hand_back(self, key: Hashable, result: JobResult) -> bool:
+        """Counts `result` as read (True), or creates its job again when its result link was gone (False)."""
+        if self._created_again(result):
+            return False
+        self._unread[key] -= 1
+        return True
 
     def raise_if_failed(self, key: Hashable) -> None:
         error = self._refused.get(key) or self._failed
@@ -263,99 +222,84 @@ class AccountJobs:
     def raise_if_stalled(self, key: Hashable, stalled_in: float) -> None:
         """Ends a window that has handed nothing back for longer than any wait the engine knows can take."""
         if stalled_in <= 0:
-            raise AirbyteTracedException(
-                message=f"X's analytics jobs for ads account {self._account_id} brought no result for "
-                f"{STALL_TIMEOUT_SECONDS // 60} minutes ({self.unread[key]} still to read in window "
-                f"{_window_name(key)}); the sync state was not moved past them. Retry the sync later.",
-                failure_type=FailureType.transient_error,
-            )
+            raise _stalled(self._account_id, key, self._unread[key])
 
     def raise_if_lost(self, key: Hashable, can_wait: bool) -> None:
         """Fails the read when some of the window's jobs are nowhere the engine will come back to: a job it cannot
         account for must end in an error, never in a wait or a loop without end."""
         held = (
-            sum(job.window == key for job in (*self.creating.values(), *self._to_create, *self._processing.values()))
-            + len(self.finished[key])
-            + len(self.downloading)
+            sum(job.window == key for job in (*self._creating.values(), *self._to_create, *self._processing.jobs()))
+            + len(self._finished[key])
+            + len(self._downloading)
         )
-        if held < self.unread[key] or not can_wait:
-            lost = self.unread[key] - held if held < self.unread[key] else self.unread[key]
-            raise AirbyteTracedException(
-                message=f"The connector lost track of {lost} analytics job(s) of ads account {self._account_id} "
-                f"(window {_window_name(key)}); the sync state was not moved past that window. Retry the sync; if "
-                "this persists, report it with the logs.",
-                failure_type=FailureType.system_error,
-            )
+        if held < self._unread[key] or not can_wait:
+            lost = self._unread[key] - held if held < self._unread[key] else self._unread[key]
+            raise _lost(self._account_id, key, lost)
 
-    def created_again(self, outcome: Outcome) -> bool:
+    def _created_again(self, result: JobResult) -> bool:
         """Puts a job whose result link was gone back to be created again (X's links expire); True if it was."""
-        if not isinstance(outcome, Job) or outcome.status != LINK_GONE:
+        job = result.job
+        if job.status is not JobStatus.LINK_GONE:
             return False
         self._runner.logger.warning(
-            f"X's analytics job {outcome.job_id} for ads account {self._account_id} {outcome.reread}: the link has "
+            f"X's analytics job {job.job_id} for ads account {self._account_id} {job.reread}: the link has "
             "expired or was withdrawn; creating the job once more."
         )
-        self._to_create.appendleft(Job(outcome.window, outcome.params, outcome.batch, self._account_id, creation=2))
+        self._to_create.appendleft(Job(job.window, job.params, job.batch, self._account_id, creation=2))
         return True
 
     def futures(self) -> list[Future]:
-        return [*self.creating, *([self._polling] if self._polling else [])]
+        """The requests of this plan in flight or done but not yet harvested."""
+        return [*self._downloading, *self._creating, *([self._polling] if self._polling else [])]
 
     def start_downloads(self, key: Hashable) -> None:
-        finished = self.finished[key]
-        while finished and len(self.downloading) < self._runner.parallel:
-            self.downloading.append(self._runner.executor.submit(self._runner.collect, finished.popleft()))
+        finished = self._finished[key]
+        while finished and len(self._downloading) < self._runner.parallel:
+            self._downloading.append(self._runner.executor.submit(self._runner.api.download, finished.popleft()))
 
     def start_creations(self, budget: int) -> int:
         """Sends up to `budget` job creations X's limit allows; returns how many."""
         sent = 0
-        while (
-            sent < budget
-            and self._to_create
-            and self._rank[self._to_create[0].window] < self._first_refused_rank()
-            and self._failed is None
-            and len(self.creating) + len(self._processing) < MAX_PROCESSING_JOBS
-            and (self._accepted or self._to_create[0].window == self._order[0])
-            and (self._create_after is None or self._runner.clock() >= self._create_after)
-            # While X's slots are taken, one creation at a time finds out whether one is free again.
-            and (self._slots_taken_since is None or not self.creating)
-        ):
+        while sent < budget and self._may_create_next():
             job = self._to_create.popleft()
-            self.creating[self._runner.executor.submit(self._create, job)] = job
+            self._creating[self._runner.executor.submit(self._runner.api.create, job)] = job
             sent += 1
         return sent
 
-    def _first_refused_rank(self) -> float:
-        return min((self._rank[window] for window in self._refused), default=float("inf"))
-
-    def _create(self, job: Job) -> Job:
-        answer = self._runner.call("POST", self._path, {**job.params, "entity_ids": ",".join(job.batch)})
-        with expecting_x_shape(f"a new analytics job of ads account {self._account_id}"):
-            job.job_id, job.status = required_id(answer["data"], "id_str", "id"), str(answer["data"].get("status"))
-        job.created_at = self._runner.clock()
-        return job
+    def _may_create_next(self) -> bool:
+        """Whether the next job to create may be sent now: the plan has not failed, no earlier window's creation
+        was refused, X's limit leaves a slot, X accepted a job already (else only the first window's are sent),
+        and no wait for X's slots is on."""
+        if not self._to_create or self._failed is not None:
+            return False
+        window = self._to_create[0].window
+        return (
+            self._rank[window] < min((self._rank[w] for w in self._refused), default=float("inf"))
+            and len(self._creating) + len(self._processing) < MAX_PROCESSING_JOBS
+            and (self._accepted or window == self._order[0])
+            and self._slots.resumed(creating=bool(self._creating))
+        )
 
     def creations_due_in(self) -> float | None:
         """Seconds until creations may resume after X said its job slots were taken; None when not waiting."""
-        if self._create_after is None or not self._to_create or self._failed:
+        if not self._to_create or self._failed:
             return None
-        return self._create_after - self._runner.clock()
+        return self._slots.due_in()
 
     def poll_due_in(self) -> float | None:
         """Seconds until this account's next poll (<= 0: now), None while none is wanted."""
-        if self._polling is not None or not self._processing or self._next_poll is None or self._failed:
+        if self._polling is not None or not self._processing or self._failed:
             return None
-        return self._next_poll - self._runner.clock()
+        return self._polls.due_in()
 
     def start_poll(self) -> None:
         # X takes up to 200 job ids a poll, and at most MAX_PROCESSING_JOBS (100) are processing: one poll covers all.
-        self._polled = list(self._processing.values())
-        ids = ",".join(job.job_id for job in self._polled)
-        self._polling = self._runner.executor.submit(self._runner.call, "GET", self._path, {"job_ids": ids})
+        self._polled = self._processing.jobs()
+        self._polling = self._runner.executor.submit(self._runner.api.poll, self._account_id, self._polled)
 
     def harvest(self) -> None:
-        for future in [f for f in self.creating if f.done()]:
-            job = self.creating.pop(future)
+        for future in [f for f in self._creating if f.done()]:
+            job = self._creating.pop(future)
             error = future.exception()
             if isinstance(error, XApiError) and error.detail.code == SLOTS_TAKEN:
                 self._wait_for_a_slot(job)
@@ -363,19 +307,18 @@ class AccountJobs:
             if error is not None:
                 self._refused.setdefault(job.window, error)
                 continue
+            job.created_at = self._runner.clock()
             self._accepted = True
-            self._slots_taken_since = self._create_after = None
-            self._create_wait = FIRST_POLL_SECONDS
+            self._slots.accepted()
             if job.job_id in self._runner.job_ids:
                 # Its result, if any, could answer either request: the other job's file is checked against its own
                 # request when it comes, and this batch is read another way.
                 job.reread = "was given by X the id of another job of this sync"
-                self.finished[job.window].append(job)
+                self._finished[job.window].append(job)
                 continue
             self._runner.job_ids.add(job.job_id)
-            self._processing[job.job_id] = job
-            if self._next_poll is None:
-                self._next_poll = self._runner.clock() + self._interval
+            self._processing.add(job)
+            self._polls.job_created()
         if self._polling is not None and self._polling.done():
             polled, self._polling = self._polling, None
             if polled.exception() is not None:
@@ -387,7 +330,9 @@ class AccountJobs:
             except AirbyteTracedException as error:  # raised when this plan is read, not in another's read
                 self._failed = error
                 return
-            self._check_deadline()
+            if self._processing.overdue():
+                # Raised when this plan is read.
+                self._failed = _too_slow(self._account_id, len(self._processing))
 
     def _wait_for_a_slot(self, job: Job) -> None:
         """Puts back a job X refused because 100 jobs of the account are processing, and pauses creations: until one
@@ -395,55 +340,72 @@ class AccountJobs:
         sync cannot see. Fails the plan when they stay taken as long as a job may take."""
         self._to_create.appendleft(job)
         now = self._runner.clock()
-        if self._slots_taken_since is None:
-            self._slots_taken_since = now
+        if not self._slots.waiting:
             self._runner.logger.info(
                 f"X's {MAX_PROCESSING_JOBS} processing-job slots of ads account {self._account_id} are all taken "
                 f"({len(self._processing)} by this sync): creating more jobs once some finish."
             )
-        elif now - self._slots_taken_since > JOB_TIMEOUT_SECONDS:
-            self._failed = AirbyteTracedException(
-                message=f"X kept all {MAX_PROCESSING_JOBS} processing-job slots of ads account {self._account_id} "
-                f"taken for {JOB_TIMEOUT_SECONDS // 60} minutes, {len(self._processing)} of them by this sync: "
-                "another sync or tool may be running analytics jobs on that account. The sync state was not moved "
-                "past them; retry the sync later.",
-                failure_type=FailureType.transient_error,
-            )
+        elif self._slots.waited_too_long(now):
+            self._failed = _slots_kept(self._account_id, len(self._processing))
             return
-        if self._create_after is None or now >= self._create_after:
-            self._create_after = now + self._create_wait
-            self._create_wait = min(self._create_wait * POLL_GROWTH, MAX_POLL_SECONDS)
+        self._slots.refused(now)
 
     def _update(self, answer: Mapping[str, Any]) -> None:
+        found = self._processing.update(answer, self._polled)
+        if found:
+            self._slots.slot_freed()
+        self._polls.polled(found=bool(found), processing=bool(self._processing))
+
+
+def _window_name(key: Hashable) -> str:
+    """A window key as a user reads it: `first..last` for the reader's (first day, last day) keys."""
+    return "..".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+class RunningJobs:
+    """The jobs of one account X is running, as its polls tell: one that finished, or that X no longer lists, moves to
+    its window's `finished` jobs."""
+
+    def __init__(self, clock: Callable[[], float], finished: dict[Hashable, deque[Job]]):
+        self._clock = clock
+        self._jobs: dict[str, Job] = {}
+        self._finished = finished
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def add(self, job: Job) -> None:
+        self._jobs[str(job.job_id)] = job
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def update(self, answer: Mapping[str, Any], polled: list[Job]) -> int:
+        """Reads a poll's answer about `polled`; returns how many jobs it finished."""
         found = 0
         listed = set()
         for state in answer.get("data") or []:
-            job = self._processing.get(str(state.get("id_str") or state.get("id")))
+            job = self._jobs.get(str(state.get("id_str") or state.get("id")))
             if job is None:
                 continue
             listed.add(job.job_id)
             job.missing_polls, job.missing_since = 0, None
-            job.status, job.url = str(state.get("status")), state.get("url")
-            if job.status in FINISHED:
+            job.status, job.url = JobStatus.from_x(state.get("status")), state.get("url")
+            if job.status.finished:
                 self._finish(job)
                 found += 1
-        found += sum(map(self._note_missing, (j for j in self._polled if j.job_id not in listed)))
-        # Finished jobs free slots for the next ones, which are worth checking soon; otherwise back off.
-        self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
-        if found:
-            self._create_after = None
-        self._next_poll = self._runner.clock() + self._interval if self._processing else None
+        return found + sum(map(self._note_missing, (j for j in polled if j.job_id not in listed)))
 
     def _finish(self, job: Job) -> None:
-        del self._processing[job.job_id]
-        self.finished[job.window].append(job)
+        del self._jobs[str(job.job_id)]
+        self._finished[job.window].append(job)
 
     def _note_missing(self, job: Job) -> bool:
         """Counts a poll that left `job` out; once X has left it out long enough, it is finished for the engine,
         with its batch to read another way. True when it is."""
-        if self._processing.get(job.job_id) is not job:
+        if self._jobs.get(str(job.job_id)) is not job:
             return False
-        now = self._runner.clock()
+        now = self._clock()
         job.missing_polls += 1
         job.missing_since = now if job.missing_since is None else job.missing_since
         if job.missing_polls < VANISHED_AFTER_POLLS or now - job.missing_since < VANISHED_AFTER_SECONDS:
@@ -452,18 +414,112 @@ class AccountJobs:
         self._finish(job)
         return True
 
-    def _check_deadline(self) -> None:
-        """Fails the plan once a job has been processing too long; the error is raised when the plan is read."""
-        oldest = min((job.created_at for job in self._processing.values()), default=None)
-        if oldest is not None and self._runner.clock() - oldest > JOB_TIMEOUT_SECONDS:
-            self._failed = AirbyteTracedException(
-                message=f"X's analytics jobs for ads account {self._account_id} did not finish within "
-                f"{JOB_TIMEOUT_SECONDS // 60} minutes ({len(self._processing)} still processing); the sync state "
-                "was not moved past them. Retry the sync later.",
-                failure_type=FailureType.transient_error,
-            )
+    def overdue(self) -> bool:
+        """A job has been processing longer than X's jobs may take."""
+        oldest = min((job.created_at for job in self._jobs.values()), default=None)
+        return oldest is not None and self._clock() - oldest > JOB_TIMEOUT_SECONDS
 
 
-def _window_name(key: Hashable) -> str:
-    """A window key as a user reads it: `first..last` for the reader's (first day, last day) keys."""
-    return "..".join(map(str, key)) if isinstance(key, tuple) else str(key)
+class PollSchedule:
+    """When an account's jobs are polled next: soon after its first job is created, and after a poll that found a
+    job finished (finished jobs free slots for the next ones); backing off while none finishes. Clock-driven."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._next: float | None = None
+        self._interval = FIRST_POLL_SECONDS
+
+    def job_created(self) -> None:
+        if self._next is None:
+            self._next = self._clock() + self._interval
+
+    def polled(self, found: bool, processing: bool) -> None:
+        self._interval = FIRST_POLL_SECONDS if found else min(self._interval * POLL_GROWTH, MAX_POLL_SECONDS)
+        self._next = self._clock() + self._interval if processing else None
+
+    def due_in(self) -> float | None:
+        """Seconds until the next poll (<= 0: now); None while none is wanted."""
+        return None if self._next is None else self._next - self._clock()
+
+
+class SlotWait:
+    """The pause of an account's job creations while X says its processing-job slots are all taken. X counts every
+    processing job of the account against its 100, also jobs this sync did not create (another sync or tool, or this
+    connection's previous attempt): creations wait until one of this sync's jobs finishes (a poll says so), else for
+    a growing while. Driven by the scheduler's clock only."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._since: float | None = None
+        self._after: float | None = None
+        self._wait = FIRST_POLL_SECONDS
+
+    @property
+    def waiting(self) -> bool:
+        return self._since is not None
+
+    def waited_too_long(self, now: float) -> bool:
+        """The slots have stayed taken as long as a job may take."""
+        return self._since is not None and now - self._since > JOB_TIMEOUT_SECONDS
+
+    def refused(self, now: float) -> None:
+        """X refused a creation for want of a slot: the pause starts, or grows once it is over."""
+        if self._since is None:
+            self._since = now
+        if self._after is None or now >= self._after:
+            self._after = now + self._wait
+            self._wait = min(self._wait * POLL_GROWTH, MAX_POLL_SECONDS)
+
+    def slot_freed(self) -> None:
+        """One of this sync's jobs finished: a creation may try again at once."""
+        self._after = None
+
+    def accepted(self) -> None:
+        self._since = self._after = None
+        self._wait = FIRST_POLL_SECONDS
+
+    def resumed(self, creating: bool) -> bool:
+        """Whether a creation may be sent: the pause is over, and while the slots are taken, none is in flight (one
+        creation at a time finds out whether a slot is free again)."""
+        over = self._after is None or self._clock() >= self._after
+        return over and (self._since is None or not creating)
+
+    def due_in(self) -> float | None:
+        """Seconds until the pause is over; None when there is none."""
+        return None if self._after is None else self._after - self._clock()
+
+
+def _jobs_error(message: str, failure_type: FailureType = FailureType.transient_error) -> AirbyteTracedException:
+    return AirbyteTracedException(message=message, failure_type=failure_type)
+
+
+def _stalled(account_id: str, key: Hashable, unread: int) -> AirbyteTracedException:
+    return _jobs_error(
+        f"X's analytics jobs for ads account {account_id} brought no result for {STALL_TIMEOUT_SECONDS // 60} "
+        f"minutes ({unread} still to read in window {_window_name(key)}); the sync state was not moved past them. "
+        "Retry the sync later."
+    )
+
+
+def _lost(account_id: str, key: Hashable, lost: int) -> AirbyteTracedException:
+    return _jobs_error(
+        f"The connector lost track of {lost} analytics job(s) of ads account {account_id} (window "
+        f"{_window_name(key)}); the sync state was not moved past that window. Retry the sync; if this persists, "
+        "report it with the logs.",
+        FailureType.system_error,
+    )
+
+
+def _slots_kept(account_id: str, processing: int) -> AirbyteTracedException:
+    return _jobs_error(
+        f"X kept all {MAX_PROCESSING_JOBS} processing-job slots of ads account {account_id} taken for "
+        f"{JOB_TIMEOUT_SECONDS // 60} minutes, {processing} of them by this sync: another sync or tool may be "
+        "running analytics jobs on that account. The sync state was not moved past them; retry the sync later."
+    )
+
+
+def _too_slow(account_id: str, processing: int) -> AirbyteTracedException:
+    return _jobs_error(
+        f"X's analytics jobs for ads account {account_id} did not finish within {JOB_TIMEOUT_SECONDS // 60} minutes "
+        f"({processing} still processing); the sync state was not moved past them. Retry the sync later."
+    )

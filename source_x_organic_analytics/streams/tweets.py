@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import ShapeError, required_id
-from .base import AccountStream
+from .base import AccountStream, XAdsStream
 
 _V1_TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 # Numeric twins of string ids: X's numbers exceed 2^53 and lose digits in most warehouses, so only strings are kept.
@@ -35,16 +34,14 @@ def normalize_tweet(item: Mapping[str, Any], account_id: str) -> dict[str, Any]:
     return record
 
 
-@dataclass(frozen=True)
-class TimelineTweet:
-    id: str
-    created_at: datetime
+class TimelinePages(XAdsStream):
+    """`GET /12/accounts/{id}/tweets`: an account's organic published timeline, page by page, for the timelines
+    service."""
 
+    name = "tweets"
 
-class Tweets(AccountStream):
-    """Full refresh on purpose: counts change and tweets get deleted, so every sync reads the timeline again."""
-
-    endpoint = "tweets"
+    def path(self, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        return f"accounts/{(stream_slice or {})['account_id']}/tweets"
 
     def request_params(self, stream_state: Mapping[str, Any] | None, **kwargs: Any) -> MutableMapping[str, Any]:
         params = super().request_params(stream_state, **kwargs)
@@ -56,29 +53,10 @@ class Tweets(AccountStream):
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return normalize_tweet(item, stream_slice["account_id"])
 
-    def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
-        timeline: list[TimelineTweet] = []
-        for record in self.read_pages(stream_slice):
-            # A tweet without a creation time cannot be placed in a window; transform() already refused it.
-            created = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
-            timeline.append(TimelineTweet(record["id"], created))
-            yield record
-        self.context.timelines.store(stream_slice["account_id"], timeline)
 
+class Tweets(AccountStream):
+    """Full refresh on purpose: counts change and tweets get deleted, so every sync reads the timeline again. The
+    timelines service pages it, once per sync, for this stream and `organic_report`."""
 
-class TimelineCache:
-    """Each account's timeline is paged through once per sync: by `tweets` if it runs, else here on demand."""
-
-    def __init__(self, tweets: Tweets):
-        self._tweets = tweets
-        self._timelines: dict[str, list[TimelineTweet]] = {}
-
-    def store(self, account_id: str, timeline: list[TimelineTweet]) -> None:
-        self._timelines[account_id] = timeline
-
-    def get(self, account_id: str) -> list[TimelineTweet]:
-        if account_id not in self._timelines:
-            # Exhausting the stream's own read caches the timeline as a side effect.
-            for _ in self._tweets.read_account({"account_id": account_id}, {}):
-                pass
-        return self._timelines[account_id]
+    def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        yield from self.context.timelines.records(stream_slice["account_id"])

@@ -15,11 +15,10 @@ import requests
 from airbyte_cdk.models import FailureType
 
 from ..config import config_error
-from ..context import SyncContext
+from ..context import Connection, ReadOnce
 from ..errors import ShapeError, XApiError, expecting_x_shape, required_id, response_json
 from .base import PageGuard, XAdsStream
 from .post_analytics import v2_problem
-from .tweets import Tweets
 
 # X serves only this many of a user's most recent posts through the user timeline, then answers an empty page.
 TIMELINE_CAP = 3200
@@ -95,9 +94,8 @@ class V2Stream(XAdsStream):
         self._paging.follow(token)  # stops loudly rather than loop or silently truncate
         return {"cursor": token}
 
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+    def refusals(self, response: requests.Response) -> None:
         raise_for_v2_user_problem(response, self.context.config.auth_type)
-        yield from super().parse_response(response, **kwargs)
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every page through the rate-limit gate of its endpoint (users/me: 75, timelines: 900 per 15 minutes), so
@@ -136,25 +134,16 @@ class V2Me(V2Stream):
 class V2UserDirectory:
     """The directory of x_api_v2 mode: the authenticated user only (`account_ids` does not apply)."""
 
-    def __init__(self, context: SyncContext):
-        self._me = V2Me(context)
-        self._user: Mapping[str, Any] | None = None
-        self._failure: Exception | None = None
+    def __init__(self, connection: Connection):
+        self._me = V2Me(connection)
+        # Read once per sync: X allows 75 of these per 15 minutes.
+        self._users = ReadOnce(lambda: list(self._me.read_pages({})))
 
     def listed(self) -> list[Mapping[str, Any]]:
-        # Read once per sync, failure included: X allows 75 of these per 15 minutes.
-        if self._failure is not None:
-            raise self._failure
-        if self._user is None:
-            try:
-                users = list(self._me.read_pages({}))
-            except Exception as error:
-                self._failure = error
-                raise
-            if len(users) != 1:
-                raise config_error(f"X API v2 answered GET /2/users/me with {len(users)} users instead of one.")
-            self._user = users[0]
-        return [self._user]
+        users = self._users.get()
+        if len(users) != 1:
+            raise config_error(f"X API v2 answered GET /2/users/me with {len(users)} users instead of one.")
+        return users
 
     def readable(self) -> list[Mapping[str, Any]]:
         return self.listed()
@@ -200,8 +189,9 @@ def v2_tweet_record(item: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     }
 
 
-class V2Tweets(V2Stream, Tweets):
-    """The user's posts, newest first: they also give organic_report its post ids (each post is read once)."""
+class V2Timeline(V2Stream):
+    """The user's posts, newest first, for the timelines service: they give `tweets` its records and organic_report
+    its post ids (each post is read once per sync)."""
 
     name = "tweets"
     fixed_params = {"max_results": V2_PAGE_SIZE, "tweet.fields": TWEET_FIELDS}
@@ -212,9 +202,9 @@ class V2Tweets(V2Stream, Tweets):
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return v2_tweet_record(item, stream_slice["account_id"])
 
-    def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
+    def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         posts = 0
-        for record in super().read_account(stream_slice, stream_state):
+        for record in super().read_pages(stream_slice):
             posts += 1
             yield record
         self.context.v2_usage.add_posts(posts)

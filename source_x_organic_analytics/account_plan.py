@@ -1,0 +1,76 @@
+"""An account's plan for one sync, pure: which days to read, in which windows, in which time zone, around which
+switch of time zone, and whether through asynchronous jobs. `organic_report` works it out once per account."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .config import XConfig
+from .errors import AccountDataError
+from .timelines import TimelineTweet
+from .windows import ASYNC_WINDOW_DAYS, SYNC_WINDOW_DAYS, chunk_days, chunk_local_days, read_range
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An account's days to read in this sync and their windows (7 days, or 90 for a backfill read with jobs)."""
+
+    span: tuple[date, date]
+    use_jobs: bool
+    windows: list[tuple[date, date]]
+
+    def row_bound(self, timeline: list[TimelineTweet]) -> int:
+        """An upper bound of the rows: one per tweet per day of the span it existed."""
+        first, last = self.span
+        return sum(
+            max(0, (last - max(first, t.created_at.date())).days + 1) for t in timeline if t.created_at.date() <= last
+        )
+
+
+def account_timezone(account: Mapping[str, Any]) -> ZoneInfo:
+    name = account.get("timezone") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise AccountDataError(
+            account["id"], "timezone", name, "is not a time zone this system knows (its days cannot be placed)"
+        ) from None
+
+
+def switch_day(account: Mapping[str, Any], tz: ZoneInfo) -> date | None:
+    """The local day the account switched time zone, which no window may straddle; None if it never did."""
+    switched = account.get("timezone_switch_at")
+    if not switched:
+        return None
+    try:
+        return datetime.fromisoformat(str(switched).replace("Z", "+00:00")).astimezone(tz).date()
+    except ValueError:
+        raise AccountDataError(
+            account["id"], "timezone_switch_at", switched, "is not a date-time (its report would have a gap)"
+        ) from None
+
+
+def plan_account(
+    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, async_after_days: int
+) -> Schedule | None:
+    """The account's schedule, None when it has no day to read. `saved` is its state's last day read; ranges longer
+    than `async_after_days` are read with asynchronous jobs (90 days a request) in ads_api mode."""
+    tz = account_timezone(account)
+    today = now.astimezone(tz).date()
+    # The state setter only knows UTC; an account west of UTC may still be on the day before that.
+    saved_day = min(date.fromisoformat(saved), today) if saved else None
+    span = read_range(config.start_date, config.end_date, today, saved_day, config.lookback_window_days)
+    if span is None:
+        return None
+    if config.v2_mode:
+        # Windows of at most a week of hours (six days around a 25-hour day), each saved once read; v2 has no jobs.
+        return Schedule(span, False, list(chunk_local_days(span[0], span[1], tz, SYNC_WINDOW_DAYS * 24)))
+    breaks = tuple(d for d in [switch_day(account, tz)] if d)
+    # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
+    use_jobs = (span[1] - span[0]).days + 1 > async_after_days
+    size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
+    return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
