@@ -61,9 +61,9 @@ class XErrorDetail:
         return f"{self.status} {self.code}: {self.message}{where}"
 
 
-# orjson works in a scratch buffer of about 12x its input: for a 1.5 MB page of 1,000 tweets that is ~18 MB, the
-# largest allocation of a sync and what made its peak memory grow with the tweet count. json needs none, at ~10 ms
-# more per such page; the stats answers that dominate CPU are all far smaller.
+# orjson works in a scratch buffer many times its input: for a timeline page of 1,000 tweets that is the largest
+# allocation of a sync, and it makes peak memory grow with the tweet count. json needs none, at a little more CPU per
+# such page; the stats answers that dominate CPU are all far smaller (the bench's peak RSS pair measures it).
 ORJSON_MAX_BYTES = 256 * 1024
 
 

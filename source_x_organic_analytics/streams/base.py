@@ -33,9 +33,9 @@ API_VERSION = "12"
 REQUEST_TIMEOUT = (10, 60)
 
 
-# A page that brings no id this slice has not had yet is X handing the same objects again (seen: one page under a new
-# cursor each time, 11,433 times in 15 s). One or two can be the listing shifting while it is paged; this many in a row
-# is a loop.
+# A page that brings no id this slice has not had yet is X handing the same objects again (one page under a new
+# cursor each time pages forever). One or two can be the listing shifting while it is paged; this many in a row is a
+# loop.
 MAX_PAGES_WITHOUT_NEW_IDS = 3
 # The last bound, for what no id can tell (empty pages under ever-new cursors): at X's documented maximum of 1,000
 # objects a page (200 for scheduled tweets) that is 10 million tweets (2 million scheduled ones) of one ads account,
@@ -222,7 +222,7 @@ class XAdsStream(HttpStream, ABC):
             records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
             records = self._paging.new_page(records, body.get("total_count"))
         # The CDK keeps this response, and the body parsed on it, until the next page has been fetched and parsed;
-        # without `data` that is only the cursor, not a second page of objects (~4 MB for 1,000 tweets). The items
+        # without `data` that is only the cursor, not a second page of up to 1,000 objects. The items
         # themselves are freed before the records are emitted.
         body.pop("data", None)
         del data

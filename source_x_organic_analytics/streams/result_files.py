@@ -30,7 +30,7 @@ from ..http_session import EnvironmentOnceSession, NoCredentials
 
 X_RESULT_HOST = "ton.twimg.com"  # where X documents its result files (https://ton.twimg.com/advertiser-api-async-...)
 # A real file is small: 20 tweets x 90 days x 25 metrics is ~100 KB of JSON. 64 MB is over 600 times that, so no real
-# file reaches it, while a hostile one (a 510 KB gzip inflating to 512 MB) stops there instead of filling memory.
+# file reaches it, while a hostile one (a small gzip that inflates to gigabytes) stops there instead of filling memory.
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 MAX_COMPRESSED_BYTES = MAX_INFLATED_BYTES  # gzip never makes a file bigger by more than a few bytes
 CHUNK_BYTES = 64 * 1024
