@@ -26,6 +26,8 @@ from integration_tests.x_emulator.server import Response, _json
 UTC = dt.timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_PATH = ROOT / "integration_tests" / "configured_catalog.json"
+# Every stream, organic_report_hourly too (not selected in the default catalog: 24 times organic_report's rows).
+FULL_CATALOG_PATH = ROOT / "integration_tests" / "full_catalog.json"
 CLI_NAME = "source-x-organic-analytics"
 MAX_IDS_PER_REQUEST = 20
 WINDOW_DAYS = 7  # synchronous stats requests
@@ -100,7 +102,8 @@ def x_error(status: int, code: str, message: str, parameter: str | None = None) 
 
 
 def catalog(streams: Iterable[str] | None = None, sync_mode: str | None = None) -> dict[str, Any]:
-    data = json.loads(CATALOG_PATH.read_text())
+    """The default catalog, or the streams named (any of every stream's catalog)."""
+    data = json.loads((CATALOG_PATH if streams is None else FULL_CATALOG_PATH).read_text())
     if streams is not None:
         wanted = set(streams)
         data["streams"] = [s for s in data["streams"] if s["stream"]["name"] in wanted]
@@ -201,11 +204,14 @@ def run_cli(
     return CliRun(args, done.returncode, done.stdout, done.stderr, messages)
 
 
-def organic_by_key(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Records keyed like the truth; the CDK drops null fields, so a missing metric is None. Later records win."""
+def organic_by_key(
+    records: Iterable[dict[str, Any]], cursor: str = "date"
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Records keyed like the truth (by `date`, or `hour` for the hourly report); the CDK drops null fields, so a
+    missing metric is None. Later records win."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in records:
-        out[(r["account_id"], r["tweet_id"], r["date"])] = {m: r.get(m) for m in ALL_METRICS}
+        out[(r["account_id"], r["tweet_id"], r[cursor])] = {m: r.get(m) for m in ALL_METRICS}
     return out
 
 

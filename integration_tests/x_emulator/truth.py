@@ -133,3 +133,36 @@ def organic_report_v2(
         if any(values.values()):
             out[key] = values
     return out
+
+
+def organic_report_hourly(
+    ds: Dataset,
+    start_date: dt.date,
+    end_date: dt.date,
+    account_ids: Iterable[str] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[tuple[str, str, str], dict[str, int | None]]:
+    """Hourly organic metrics keyed by (account_id, tweet_id, 'YYYY-MM-DDTHH:00:00Z'), the UTC start of each hour.
+
+    The hours are those of ``organic_report``'s days start_date..end_date (from the first day's start, local midnight
+    with TODAY's offset, to the last day's end), only complete ones: so the hours of a day sum to that day's row.
+    Values as in ``organic_report``; only hours with some non-zero metric.
+    """
+    now = now or dt.datetime.now(UTC)
+    limit = now_hour(now)
+    out: dict[tuple[str, str, str], dict[str, int | None]] = {}
+    for account in _selected(ds, account_ids):
+        first = hour_index(day_start_utc(start_date, account.timezone, now))
+        last = min(hour_index(day_start_utc(end_date + dt.timedelta(days=1), account.timezone, now)), limit)
+        for tweet in ds.tweets[account.id]:
+            if not tweet.is_organic_published or tweet.profile is None:
+                continue
+            for hour in range(max(first, tweet.created_hour), last):
+                sums = bucket_sums(tweet, hour, hour + 1, limit)
+                if not sums or not any(sums):
+                    continue
+                values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
+                values.update((name, None) for name in ALL_METRICS[len(sums) :])
+                stamp = dt.datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:00:00Z")
+                out[(account.id, tweet.id_str, stamp)] = values
+    return out
