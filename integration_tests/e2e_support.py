@@ -32,6 +32,7 @@ CLI_NAME = "source-x-organic-analytics"
 MAX_IDS_PER_REQUEST = 20
 WINDOW_DAYS = 7  # synchronous stats requests
 JOB_WINDOW_DAYS = 90  # asynchronous jobs, used when the range to read is longer than WINDOW_DAYS
+HOURLY_JOB_WINDOW_DAYS = 45  # organic_report_hourly's jobs
 STATS_PATH_PREFIX = "/12/stats/accounts/"
 JOBS_PATH_PREFIX = "/12/stats/jobs/accounts/"
 
@@ -288,6 +289,27 @@ def stats_request_budget(
         n = len(eligible_tweet_ids(ds, account_id, end))
         budget[(x_time(start), x_time(end))] = math.ceil(n / MAX_IDS_PER_REQUEST)
     return budget
+
+
+def hourly_request_budget(
+    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime
+) -> tuple[dict[tuple[str, str], int], bool]:
+    """organic_report_hourly's windows (from X's local midnight of `first` to the end of `last` or the last complete
+    hour at `now`) → their stats requests (or job creations), and whether they are jobs: 45-day job windows for a range
+    longer than 7 days, else one synchronous window."""
+    account = ds.account(account_id)
+    assert account is not None
+    start = day_start_utc(first, account.timezone, now)
+    end = min(day_start_utc(last + dt.timedelta(days=1), account.timezone, now), now.replace(minute=0, second=0))
+    jobs = end - start > dt.timedelta(days=WINDOW_DAYS)
+    size = dt.timedelta(days=HOURLY_JOB_WINDOW_DAYS if jobs else WINDOW_DAYS)
+    budget = {}
+    while start < end:
+        stop = min(end, start + size)
+        n = len(eligible_tweet_ids(ds, account_id, stop))
+        budget[(x_time(start), x_time(stop))] = math.ceil(n / MAX_IDS_PER_REQUEST)
+        start = stop
+    return budget, jobs
 
 
 def group_stats_by_window(requests: Iterable[Any]) -> dict[tuple[str, str, str], list[Any]]:
