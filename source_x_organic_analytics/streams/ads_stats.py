@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
+from datetime import datetime
 from functools import partial
 from itertools import chain, compress, repeat
 from operator import is_not, itemgetter
@@ -34,7 +35,9 @@ _is_present = partial(is_not, None)
 
 
 def window_name(window: Window) -> str:
-    return "..".join(map(str, window.key))
+    """`first..last` days, a single day alone, or `start..end` instants."""
+    first, last = (format_x_time(end) if isinstance(end, datetime) else str(end) for end in window.key)
+    return first if first == last else f"{first}..{last}"
 
 
 def bucket_records(body: Mapping[str, Any], window: Window, account_id: str) -> list[dict[str, Any]]:
