@@ -156,7 +156,8 @@ def test_discover_offers_no_scheduled_tweets_in_v2_mode_only(ds, tmp_path):
         run_name: sorted(s["name"] for s in run.of_type("CATALOG")[0]["catalog"]["streams"])
         for run_name, run in (("v2", v2), ("ads", ads))
     }
-    assert names == {"v2": sorted(V2_STREAMS), "ads": sorted([*V2_STREAMS, "scheduled_tweets"])}
+    offered = [*V2_STREAMS, "organic_report_hourly"]
+    assert names == {"v2": sorted(offered), "ads": sorted([*offered, "scheduled_tweets"])}
 
 
 def test_check_in_v2_mode_is_one_users_me_request(ds, tmp_path):
