@@ -174,15 +174,18 @@ class CliRun:
 def run_cli(
     workdir: Path,
     command: str,
-    config: dict[str, Any],
+    config: dict[str, Any] | None,
     catalog_data: dict[str, Any] | None = None,
     state: list[dict[str, Any]] | None = None,
     timeout: float = 120,
 ) -> CliRun:
+    """``config`` None: a command without one (spec)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config_file = workdir / "config.json"
-    config_file.write_text(json.dumps(config))
-    args = [cli_path(), command, "--config", str(config_file)]
+    args = [cli_path(), command]
+    if config is not None:
+        config_file = workdir / "config.json"
+        config_file.write_text(json.dumps(config))
+        args += ["--config", str(config_file)]
     if catalog_data is not None:
         catalog_file = workdir / "catalog.json"
         catalog_file.write_text(json.dumps(catalog_data))
@@ -194,15 +197,20 @@ def run_cli(
     # Cloud mode refuses requests to 127.0.0.1, where the emulator listens.
     env = {k: v for k, v in os.environ.items() if k != "DEPLOYMENT_MODE"}
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    return CliRun(args, done.returncode, done.stdout, done.stderr, parse_messages(done.stdout))
+
+
+def parse_messages(stdout: str) -> list[dict[str, Any]]:
+    """The Airbyte messages in a connector's output (one JSON object a line; anything else is skipped)."""
     messages = []
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         line = line.strip()
         if line.startswith("{"):
             try:
                 messages.append(json.loads(line))
             except json.JSONDecodeError:
                 pass
-    return CliRun(args, done.returncode, done.stdout, done.stderr, messages)
+    return messages
 
 
 def organic_by_key(

@@ -16,7 +16,7 @@ import pytest
 from demo.run_demo import DemoError, SyncResult, check_sync, run_connector
 
 ROOT = Path(__file__).resolve().parents[1]
-STREAMS = {"accounts", "tweets", "organic_report", "scheduled_tweets"}
+STREAMS = {"accounts", "tweets", "organic_report", "scheduled_tweets", "followers_history"}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
@@ -196,3 +197,11 @@ def test_discover_offers_the_hourly_stream_in_both_modes(ds, tmp_path):
         streams = {s["name"]: s for s in run.of_type("CATALOG")[0]["catalog"]["streams"]}
         assert streams[HOURLY]["source_defined_primary_key"] == [["account_id"], ["tweet_id"], ["hour"]]
         assert streams[HOURLY]["default_cursor_field"] == ["hour"]
+
+
+def test_every_streams_catalog_is_the_default_one_with_the_hourly_stream():
+    """The standard tests read full_catalog.json: it must not drift from the default catalog."""
+    default = json.loads(e2e.CATALOG_PATH.read_text())["streams"]
+    full = json.loads(e2e.FULL_CATALOG_PATH.read_text())["streams"]
+    assert [s for s in full if s["stream"]["name"] != HOURLY] == default
+    assert HOURLY not in {s["stream"]["name"] for s in default}

@@ -156,8 +156,8 @@ def test_discover_offers_no_scheduled_tweets_in_v2_mode_only(ds, tmp_path):
         run_name: sorted(s["name"] for s in run.of_type("CATALOG")[0]["catalog"]["streams"])
         for run_name, run in (("v2", v2), ("ads", ads))
     }
-    offered = [*V2_STREAMS, "organic_report_hourly"]
-    assert names == {"v2": sorted(offered), "ads": sorted([*offered, "scheduled_tweets"])}
+    both = [*V2_STREAMS, "organic_report_hourly", "followers_history"]
+    assert names == {"v2": sorted(both), "ads": sorted([*both, "scheduled_tweets"])}
 
 
 def test_check_in_v2_mode_is_one_users_me_request(ds, tmp_path):
@@ -259,7 +259,7 @@ def test_the_emulator_gives_private_metrics_for_posts_of_the_last_30_days_only(d
     assert all("organic_metrics" not in p and "non_public_metrics" not in p for p in posts if p not in recent)
 
 
-def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_path):
+def test_the_demo_in_v2_mode_syncs_its_streams_without_an_ads_api_request(tmp_path):
     env = {**os.environ, "DEMO_DIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "demo.run_demo", "--api", "x_api_v2"],
@@ -276,7 +276,7 @@ def test_the_demo_in_v2_mode_syncs_three_streams_without_an_ads_api_request(tmp_
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         rows = db.execute("SELECT count(*) FROM organic_report").fetchone()[0]
     db.close()
-    assert tables == set(V2_STREAMS) and rows > 0
+    assert tables == {*V2_STREAMS, "followers_history"} and rows > 0
 
 
 class AnalyticsNotInTier(EmulatorServer):

@@ -2,8 +2,8 @@ import gc
 import sys
 
 from airbyte_cdk.entrypoint import launch
-from airbyte_cdk.logger import PRINT_BUFFER
 
+from .cdk_internals import set_stdout_flush_interval
 from .source import SourceXOrganicAnalytics
 
 # The CDK's stdout buffer (also the log handler's stream) writes to the pipe at the first message after this many
@@ -14,7 +14,7 @@ STDOUT_FLUSH_SECONDS = 0.01
 
 
 def run() -> None:
-    PRINT_BUFFER.flush_interval = STDOUT_FLUSH_SECONDS
+    set_stdout_flush_interval(STDOUT_FLUSH_SECONDS)
     # What the imports built (~35 MB of objects) lives as long as the process: frozen, it is no longer walked by
     # every full collection that a backfill's stream of short-lived records and answers triggers.
     gc.freeze()

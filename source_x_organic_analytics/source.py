@@ -19,6 +19,7 @@ from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, OrganicReportHourly, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
+from .streams.followers_history import FollowersHistory
 from .streams.tweets import TimelinePages
 from .streams.v2_user import V2Timeline, V2UserDirectory, check_v2_user
 from .timelines import Timelines
@@ -62,7 +63,13 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context = self._context(config)
-        streams = [Accounts(context), Tweets(context), OrganicReport(context), OrganicReportHourly(context)]
+        streams = [
+            Accounts(context),
+            Tweets(context),
+            OrganicReport(context),
+            OrganicReportHourly(context),
+            FollowersHistory(context),
+        ]
         # X API v2 has no scheduled posts.
         return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
 

@@ -23,6 +23,7 @@ FAMILIES: dict[str, tuple[str, int]] = {
     "v2_analytics": ("user", 300),  # GET /2/tweets/analytics (X API v2)
     "v2_users_me": ("user", 75),  # GET /2/users/me (X API v2)
     "v2_user_tweets": ("user", 900),  # GET /2/users/{id}/tweets (X API v2)
+    "v2_users_lookup": ("user", 900),  # GET /2/users?ids=… (X API v2)
 }
 
 

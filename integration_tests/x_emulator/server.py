@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import auth, v2, v2_users
+from . import auth, v2, v2_lookup, v2_users
 from .dataset import Account, Dataset
 from .errors import ApiError, invalid, unauthorized
 from .faults import FaultConfig
@@ -108,6 +108,7 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     # (method, path pattern, endpoint name, rate-limit family)
     ("POST", re.compile(r"/2/oauth2/token"), "token", None),
+    ("GET", re.compile(r"/i/oauth2/authorize"), "authorize", None),  # x.com's consent screen (a browser's, not ours)
     ("GET", re.compile(r"/_jobs/(?P<job>\d+)\.json\.gz"), "job_file", None),
     ("GET", re.compile(r"/12/accounts"), "accounts", "accounts_list"),
     ("GET", re.compile(r"/12/accounts/(?P<account>[^/]+)"), "account", "account_reads"),
@@ -121,7 +122,24 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str | None]] = [
     ("GET", re.compile(r"/2/tweets/analytics"), "v2_analytics", "v2_analytics"),  # X API v2 (own pipeline)
     ("GET", re.compile(r"/2/users/me"), "v2_users_me", "v2_users_me"),  # X API v2, see v2_users.py
     ("GET", re.compile(r"/2/users/(?P<user>\d+)/tweets"), "v2_user_tweets", "v2_user_tweets"),
+    ("GET", re.compile(r"/2/users"), "v2_lookup", "v2_users_lookup"),  # X API v2 user lookup, see v2_lookup.py
 ]
+
+
+# The X host that serves each route (everything else is the Ads API's): the emulator serves them all on one port.
+X_HOST_OF_ROUTE = {
+    "token": "api.x.com",
+    "authorize": "x.com",
+    "job_file": "ton.twimg.com",
+    "v2_analytics": "api.x.com",
+}
+ADS_API_HOST = "ads-api.x.com"
+
+
+def x_host(method: str, path: str) -> str | None:
+    """The host X serves this request from, None for a path X has no route for."""
+    route = _route(method, path)
+    return None if route is None else X_HOST_OF_ROUTE.get(route[0], ADS_API_HOST)
 
 
 def _route(method: str, path: str) -> tuple[str, str | None, dict[str, str]] | None:
@@ -233,6 +251,9 @@ class EmulatorServer:
         self.v2_me_account_id = dataset.readable_accounts()[0].id
         self.v2_timeline_cap = v2_users.TIMELINE_CAP
         self.v2_users_forbidden = False  # True: /2/users/* answer 403 Forbidden (a token without users.read)
+        # public_metrics of /2/users and /2/users/me (v2_lookup.py): followers gained, counts X leaves out.
+        self.v2_followers_growth = 0
+        self.v2_public_metrics_omitted: set[str] = set()
         self.early_retries = 0
         # Endpoints ("tweets", "scheduled_tweets") whose paging never ends: each page is the first one again, under a
         # cursor never given before. Read per request.
@@ -327,6 +348,8 @@ class EmulatorServer:
         config: dict[str, Any] = {
             "credentials": credentials,
             "api_base_url": self.base_url,
+            # X API v2 (user lookup, post analytics) is served on the same port.
+            "x_api_base_url": self.base_url,
             "start_date": start.isoformat() if isinstance(start, dt.date) else str(start),
             "end_date": end.isoformat() if isinstance(end, dt.date) else str(end),
             "lookback_window_days": 3,
@@ -372,6 +395,12 @@ class EmulatorServer:
         }
         return self._config(credentials, start_date, end_date, account_ids, extra)
 
+    def v2_public_metrics(self) -> dict[str, int]:
+        """``public_metrics`` of "me" on ``GET /2/users/me``: the counts ``GET /2/users`` gives (v2_lookup.py)."""
+        me = self.ds.account(self.v2_me_account_id)
+        assert me is not None
+        return v2_lookup.public_metrics(me.full_user.id, self.v2_followers_growth, self.v2_public_metrics_omitted)
+
     # ----------------------------------------------------------------- pipeline
     def dispatch(self, req: Request) -> Response:
         route = _route(req.method, req.path)
@@ -379,6 +408,8 @@ class EmulatorServer:
             error = {"code": "ROUTE_NOT_FOUND", "message": "The requested resource could not be found"}
             return _json(404, {"errors": [error]})
         name, family, groups = route
+        if name == "authorize":
+            return self._authorize(req)
         if name == "token":
             fault = self._fault(self.faults is not None and self.faults.include_token_endpoint)
             return _apply_fault(fault, self._token, req)
@@ -387,6 +418,8 @@ class EmulatorServer:
             return _apply_fault(fault, lambda _: self._job_file(int(groups["job"])), req)
         if name == "v2_analytics":
             return self._dispatch_v2(req)
+        if name == "v2_lookup":
+            return self._dispatch_v2(req, family, lambda now: _json(*v2_lookup.answer(self, req)))
         if name.startswith("v2_user"):
             return self._dispatch_v2(req, name, lambda now: _json(*v2_users.answer(self, name, req, groups, now)))
 
@@ -677,10 +710,17 @@ class EmulatorServer:
             return Response(status, body, "application/gzip" if status == 200 else "application/xml", headers)
         return Response(200, self.jobs.payload(job), "application/gzip")
 
+    def _authorize(self, req: Request) -> Response:
+        try:
+            return Response(302, b"", headers={"Location": self.oauth2.authorize(req.params)})
+        except auth.TokenError as err:
+            return _json(err.status, err.body)
+
     def _token(self, req: Request) -> Response:
         form = dict(parse_qsl(req.form_body or "", keep_blank_values=True))
+        grant = self.oauth2.exchange_code if form.get("grant_type") == "authorization_code" else self.oauth2.refresh
         try:
-            return _json(200, self.oauth2.refresh(form, req.headers.get("authorization")))
+            return _json(200, grant(form, req.headers.get("authorization")))
         except auth.TokenError as err:
             return _json(err.status, err.body)
 

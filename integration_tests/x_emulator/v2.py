@@ -102,14 +102,14 @@ def invalid_request(parameter: str, value: str, detail: str) -> V2Problem:
     return V2Problem(400, body)
 
 
-def not_found_error(tweet_id: str) -> dict[str, Any]:
+def not_found_error(resource_id: str, resource_type: str = "tweet") -> dict[str, Any]:
     return {
-        "value": tweet_id,
-        "detail": f"Could not find tweet with ids: [{tweet_id}].",
+        "value": resource_id,
+        "detail": f"Could not find {resource_type} with ids: [{resource_id}].",
         "title": "Not Found Error",
-        "resource_type": "tweet",
+        "resource_type": resource_type,
         "parameter": "ids",
-        "resource_id": tweet_id,
+        "resource_id": resource_id,
         "type": NOT_FOUND_TYPE,
     }
 

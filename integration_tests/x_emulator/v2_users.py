@@ -39,7 +39,17 @@ TIMELINE_PARAMS = (
     "expansions",
     "user.fields",
 )
-USER_FIELDS = ("id", "name", "username", "created_at", "description", "location", "verified", "protected")
+USER_FIELDS = (
+    "id",
+    "name",
+    "username",
+    "created_at",
+    "description",
+    "location",
+    "verified",
+    "protected",
+    "public_metrics",
+)
 TWEET_FIELDS = (
     "id",
     "text",
@@ -66,7 +76,8 @@ def forbidden_body() -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- objects
 def user_v2(account: Account) -> dict[str, Any]:
-    """The brand user of ``account`` with every field of USER_FIELDS X has for it (``location`` absent in UTC)."""
+    """The brand user of ``account`` with every field of USER_FIELDS X has for it (``location`` absent in UTC) but
+    ``public_metrics``, which depend on the server's hooks (v2_lookup.py)."""
     user = account.full_user
     obj: dict[str, Any] = {
         "id": str(user.id),
@@ -158,9 +169,11 @@ def _fields(params: dict[str, str], name: str, allowed: tuple[str, ...], default
     return tuple(dict.fromkeys([*default, *asked]))
 
 
-def users_me(ds: Dataset, me: Account, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+def users_me(
+    ds: Dataset, me: Account, params: dict[str, str], public_metrics: dict[str, int]
+) -> tuple[int, dict[str, Any]]:
     fields = _fields(params, "user.fields", USER_FIELDS, ("id", "name", "username"))
-    user = user_v2(me)
+    user = {**user_v2(me), "public_metrics": public_metrics}
     return 200, {"data": {name: user[name] for name in fields if name in user}}
 
 
@@ -345,6 +358,6 @@ def answer(emu: Any, name: str, req: Any, groups: dict[str, str], now: dt.dateti
         return 403, forbidden_body()
     me = emu.ds.account(emu.v2_me_account_id)
     if name == "v2_users_me":
-        return users_me(emu.ds, me, req.params)
+        return users_me(emu.ds, me, req.params, emu.v2_public_metrics())
     accounts = emu.ds.readable_accounts()
     return user_tweets(emu.ds, accounts, groups["user"], req.params, now, emu.v2_timeline_cap)

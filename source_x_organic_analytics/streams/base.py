@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
@@ -24,6 +24,9 @@ from ..errors import (
     raise_for_refusal,
     response_json,
 )
+
+# Raises the typed error an answer X refused calls for (one of errors.py's); returns on an answer to use.
+ErrorPolicy = Callable[[requests.Response], None]
 
 API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
@@ -123,9 +126,10 @@ class XAdsStream(HttpStream, ABC):
         self.rate_limit_gates = context.rate_limit_gates
         self._paging = PageGuard()
         super().__init__(authenticator=context.authenticator)
-        # The same client HttpStream builds, on the sync's one session: HttpStream offers no other way to give its
-        # client a session.
-        self._http_client = HttpClient(
+        # Every request of these streams goes through this client (`send_gated`), not the one HttpStream builds: the
+        # same error handler, backoff and auth, on the sync's one session (HttpStream has no public way to give its own
+        # client a session).
+        self.http_client = HttpClient(
             name=self.name,
             logger=self.logger,
             error_handler=self.get_error_handler(),
@@ -157,26 +161,33 @@ class XAdsStream(HttpStream, ABC):
 
     def call(self, method: str, path: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """One request outside the list-paging flow (stats, jobs), with the same auth, retries and rate-limit waits."""
-        response = self.send_gated(method, self._join_url(self.url_base, path), params)
-        raise_for_refusal(response)
-        return response_json(response)
+        return response_json(self.send_gated(method, urljoin(self.url_base, path), params))
 
-    def send_gated(self, method: str, url: str, params: Mapping[str, Any]) -> requests.Response:
-        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows."""
+    def refusals(self, response: requests.Response) -> None:
+        """This stream's error policy: the Ads API's."""
+        raise_for_refusal(response)
+
+    def send_gated(
+        self, method: str, url: str, params: Mapping[str, Any], policy: ErrorPolicy | None = None
+    ) -> requests.Response:
+        """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows, and
+        raises the typed error of `policy` (the stream's own by default) for an answer X refused: no caller sees
+        one."""
         gate = self.rate_limit_gates.for_request(method, url)
         gate.acquire()
         response = None
         try:
-            _, response = self._http_client.send_request(
+            _, response = self.http_client.send_request(
                 http_method=method,
                 url=url,
                 request_kwargs=self.request_kwargs(),
                 params=dict(params),
                 dedupe_query_params=True,
             )
-            return response
         finally:
             gate.release(response)
+        (policy or self.refusals)(response)
+        return response
 
     def request_params(
         self,
@@ -201,7 +212,6 @@ class XAdsStream(HttpStream, ABC):
         return {"cursor": cursor}
 
     def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
-        raise_for_refusal(response)
         with expecting_x_shape(response.request.path_url):
             body = response_json(response)
             data = body.get("data") or []
@@ -222,14 +232,17 @@ class XAdsStream(HttpStream, ABC):
         return item
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-        """Every record of one slice, paging to the end."""
-        endpoint = urlsplit(self._join_url(self.url_base, self.path(stream_slice=stream_slice))).path
-        self._paging = PageGuard(stream_slice.get("account_id"), endpoint, self.page_size)
-        yield from self._read_pages(
-            lambda req, res, state, _slice: self.parse_response(res, stream_slice=_slice, stream_state=state),
-            stream_slice,
-            {},
-        )
+        """Every record of one slice, paging to the end (HttpStream's own paging loop is private API)."""
+        url = urljoin(self.url_base, self.path(stream_state={}, stream_slice=stream_slice))
+        self._paging = PageGuard(stream_slice.get("account_id"), urlsplit(url).path, self.page_size)
+        page_token = None
+        while True:
+            params = self.request_params(stream_state={}, stream_slice=stream_slice, next_page_token=page_token)
+            response = self.send_gated(self.http_method, url, params)
+            yield from self.parse_response(response, stream_slice=stream_slice, stream_state={})
+            page_token = self.next_page_token(response)
+            if not page_token:
+                return
 
 
 class AccountStream(XAdsStream, ABC):
@@ -246,14 +259,17 @@ class AccountStream(XAdsStream, ABC):
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
         self._skipped = {}
         for account in self.context.accounts.readable():
-            try:
-                slices = list(self.account_slices(account))
-            except AccountProblem as problem:
-                self._skip(problem)
-                continue
-            yield from slices
+            yield from self.planned_slices(account)
         # Runs once the last slice is read, so every other account's records were emitted before this error.
         self._raise_for_skipped()
+
+    def planned_slices(self, account: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The account's slices, or none when planning them meets a problem of that account (it is then skipped)."""
+        try:
+            return list(self.account_slices(account))
+        except AccountProblem as problem:
+            self._skip(problem)
+            return []
 
     def account_slices(self, account: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         yield {"account_id": account["id"]}

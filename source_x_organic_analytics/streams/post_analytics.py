@@ -148,8 +148,9 @@ def _v2_day_records(
                 }
 
 
-# Sends one request through the rate-limit gates: (method, url, params) → X's answer, whatever its status.
-Send = Callable[[str, str, Mapping[str, Any]], requests.Response]
+# Sends one request through the rate-limit gates, `policy` raising for an answer X refused: (method, url, params,
+# policy) → X's answer.
+Send = Callable[[str, str, Mapping[str, Any], Callable[[requests.Response], None]], requests.Response]
 
 
 class V2Reader(MetricReader):
@@ -186,12 +187,15 @@ class V2Reader(MetricReader):
             ):
                 yield from records
 
+    def _refusals(self, response: requests.Response) -> None:
+        """Counts the request (X bills it, refused or not) and raises for a refusal."""
+        self._usage.add_analytics_request()
+        raise_for_v2_problem(response, self._ads_api_instead)
+
     def _records(self, account_id: str, window: Window, windows: WindowMaker, batch: list[str]) -> list[dict[str, Any]]:
         """One batch's records; a range X refuses is split in two, since v2's range limits are undocumented."""
-        response = self._send("GET", self._url, v2_params(window, batch))
-        self._usage.add_analytics_request()
         try:
-            raise_for_v2_problem(response, self._ads_api_instead)
+            response = self._send("GET", self._url, v2_params(window, batch), self._refusals)
         except V2RangeError as error:
             halves = window.halves()
             if halves is None:

@@ -19,10 +19,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from airbyte_cdk.sources.streams.http import HttpClient
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
-from airbyte_cdk.sources.streams.http.http_client import HttpClient
 
 from ..config import is_loopback
 from ..errors import parse_json

@@ -35,16 +35,21 @@ _COUNT_COLUMNS = {
 }
 
 
-def raise_for_v2_user_problem(response: requests.Response, auth_type: str) -> None:
-    """A refusal of the user endpoints, with what to change in the X Developer Portal."""
+def raise_for_v2_user_problem(response: requests.Response, auth_type: str, not_enrolled: str | None = None) -> None:
+    """A refusal of the user endpoints, with what to change in the X Developer Portal. `not_enrolled` is what to say
+    when the app has no X API v2 access, after X's error (by default: attach it to a Project)."""
     if response.ok:
         return
     error, problem = v2_problem(response)
     if response.status_code == 403 and problem.get("reason") == "client-not-enrolled":
         raise XApiError(
             error,
-            f"X API v2 refused the request ({error}): the X app is not attached to a Project. In the X Developer "
-            "Portal (Projects & Apps), add the app to a Project with X API v2 access, then use that app's keys.",
+            f"X API v2 refused the request ({error}): "
+            + (
+                not_enrolled
+                or "the X app is not attached to a Project. In the X Developer Portal (Projects & Apps), add the "
+                "app to a Project with X API v2 access, then use that app's keys."
+            ),
         )
     if response.status_code == 403:
         fix = (
@@ -89,9 +94,8 @@ class V2Stream(XAdsStream):
         self._paging.follow(token)  # stops loudly rather than loop or silently truncate
         return {"cursor": token}
 
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+    def refusals(self, response: requests.Response) -> None:
         raise_for_v2_user_problem(response, self.context.config.auth_type)
-        yield from super().parse_response(response, **kwargs)
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every page through the rate-limit gate of its endpoint (users/me: 75, timelines: 900 per 15 minutes), so
