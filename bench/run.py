@@ -67,7 +67,9 @@ from integration_tests.x_emulator.server import _route  # the emulator's own rou
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
-STREAMS = ("accounts", "tweets", "organic_report", "scheduled_tweets")
+STREAMS = ("accounts", "tweets", "organic_report", "scheduled_tweets")  # the default selection
+# organic_report_hourly on request (`--streams organic_report_hourly`): 24 times the report's rows.
+KNOWN_STREAMS = (*STREAMS, "organic_report_hourly")
 TIMELINE_PAGE = 1000  # the connector's page size for tweets (the endpoint's maximum)
 SCHEDULED_PAGE = 200
 MAX_PROCESSING_JOBS = 100  # per ads account (X reference)
@@ -255,27 +257,34 @@ def minimum_requests(
         account = ds.account(account_id)
         assert account is not None
         organic = [t for t in ds.tweets[account_id] if t.is_organic_published]
-        if streams & {"tweets", "organic_report"}:  # the report reuses the timeline `tweets` paged through
+        if streams & {"tweets", "organic_report", "organic_report_hourly"}:  # the reports reuse the timeline
             minimum["timelines"] += max(1, math.ceil(len(organic) / TIMELINE_PAGE))
         if "scheduled_tweets" in streams:
             visible = [s for s in ds.scheduled[account_id] if s.scheduled_status != "DELETED"]
             minimum["scheduled tweets"] += max(1, math.ceil(len(visible) / SCHEDULED_PAGE))
-        if "organic_report" not in streams:
-            continue
         # The connector's last day is end_date capped at the account's local today (real clock).
         last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
         if start > last:
             continue
-        per_window = list(e2e.stats_request_budget(ds, account_id, start, last, now).values())
-        if e2e.window_days(start, last) == e2e.JOB_WINDOW_DAYS:
-            jobs = sum(per_window)
-            jobs_per_account[account_id] = jobs
-            minimum["job creations"] += jobs
-            minimum["job downloads"] += jobs
-            minimum["job polls"] += math.ceil(jobs / MAX_PROCESSING_JOBS)
-        else:
-            minimum["stats (sync)"] += sum(per_window)
+        if "organic_report" in streams:
+            per_window = list(e2e.stats_request_budget(ds, account_id, start, last, now).values())
+            use_jobs = e2e.window_days(start, last) == e2e.JOB_WINDOW_DAYS
+            _add_stats(minimum, jobs_per_account, account_id, sum(per_window), use_jobs)
+        if "organic_report_hourly" in streams:
+            hourly, use_jobs = e2e.hourly_request_budget(ds, account_id, start, last, now)
+            _add_stats(minimum, jobs_per_account, account_id, sum(hourly.values()), use_jobs)
     return minimum, jobs_per_account
+
+
+def _add_stats(minimum: Counter, jobs_per_account: dict[str, int], account_id: str, requests: int, jobs: bool) -> None:
+    """Adds a report's stats requests of one account: job creations, downloads and polls, or synchronous requests."""
+    if not jobs:
+        minimum["stats (sync)"] += requests
+        return
+    jobs_per_account[account_id] = jobs_per_account.get(account_id, 0) + requests
+    minimum["job creations"] += requests
+    minimum["job downloads"] += requests
+    minimum["job polls"] += math.ceil(requests / MAX_PROCESSING_JOBS)
 
 
 def endpoint_counts(requests: list[Any]) -> tuple[Counter, Counter]:
@@ -454,9 +463,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         accounts=args.accounts or base.accounts, tweets=args.tweets or base.tweets, days=args.days or base.days
     )
     streams = [s.strip() for s in args.streams.split(",") if s.strip()]
-    unknown = set(streams) - set(STREAMS)
+    unknown = set(streams) - set(KNOWN_STREAMS)
     if unknown:
-        raise SystemExit(f"unknown streams {sorted(unknown)}; known: {', '.join(STREAMS)}")
+        raise SystemExit(f"unknown streams {sorted(unknown)}; known: {', '.join(KNOWN_STREAMS)}")
     today = dt.datetime.now(UTC).date()
     start, end = today - dt.timedelta(days=scale.days - 1), today
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="x-bench-"))
@@ -725,7 +734,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="first N readable emulator accounts (default: the scale's)")
     parser.add_argument("--tweets", type=int, help="organic tweets per account (default: the scale's)")
     parser.add_argument("--days", type=int, help="days of history (default: the scale's)")
-    parser.add_argument("--streams", default=",".join(STREAMS), help="comma list (default: all four)")
+    parser.add_argument(
+        "--streams",
+        default=",".join(STREAMS),
+        help="comma list (default: all four; organic_report_hourly too on request)",
+    )
     parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job processing time (default 1)")
     parser.add_argument(
         "--rate-window-seconds",

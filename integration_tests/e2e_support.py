@@ -26,10 +26,13 @@ from integration_tests.x_emulator.server import Response, _json
 UTC = dt.timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_PATH = ROOT / "integration_tests" / "configured_catalog.json"
+# Every stream, organic_report_hourly too (not selected in the default catalog: 24 times organic_report's rows).
+FULL_CATALOG_PATH = ROOT / "integration_tests" / "full_catalog.json"
 CLI_NAME = "source-x-organic-analytics"
 MAX_IDS_PER_REQUEST = 20
 WINDOW_DAYS = 7  # synchronous stats requests
 JOB_WINDOW_DAYS = 90  # asynchronous jobs, used when the range to read is longer than WINDOW_DAYS
+HOURLY_JOB_WINDOW_DAYS = 45  # organic_report_hourly's jobs
 STATS_PATH_PREFIX = "/12/stats/accounts/"
 JOBS_PATH_PREFIX = "/12/stats/jobs/accounts/"
 
@@ -100,7 +103,8 @@ def x_error(status: int, code: str, message: str, parameter: str | None = None) 
 
 
 def catalog(streams: Iterable[str] | None = None, sync_mode: str | None = None) -> dict[str, Any]:
-    data = json.loads(CATALOG_PATH.read_text())
+    """The default catalog, or the streams named (any of every stream's catalog)."""
+    data = json.loads((CATALOG_PATH if streams is None else FULL_CATALOG_PATH).read_text())
     if streams is not None:
         wanted = set(streams)
         data["streams"] = [s for s in data["streams"] if s["stream"]["name"] in wanted]
@@ -209,11 +213,14 @@ def parse_messages(stdout: str) -> list[dict[str, Any]]:
     return messages
 
 
-def organic_by_key(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Records keyed like the truth; the CDK drops null fields, so a missing metric is None. Later records win."""
+def organic_by_key(
+    records: Iterable[dict[str, Any]], cursor: str = "date"
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Records keyed like the truth (by `date`, or `hour` for the hourly report); the CDK drops null fields, so a
+    missing metric is None. Later records win."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in records:
-        out[(r["account_id"], r["tweet_id"], r["date"])] = {m: r.get(m) for m in ALL_METRICS}
+        out[(r["account_id"], r["tweet_id"], r[cursor])] = {m: r.get(m) for m in ALL_METRICS}
     return out
 
 
@@ -290,6 +297,27 @@ def stats_request_budget(
         n = len(eligible_tweet_ids(ds, account_id, end))
         budget[(x_time(start), x_time(end))] = math.ceil(n / MAX_IDS_PER_REQUEST)
     return budget
+
+
+def hourly_request_budget(
+    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime
+) -> tuple[dict[tuple[str, str], int], bool]:
+    """organic_report_hourly's windows (from X's local midnight of `first` to the end of `last` or the last complete
+    hour at `now`) → their stats requests (or job creations), and whether they are jobs: 45-day job windows for a range
+    longer than 7 days, else one synchronous window."""
+    account = ds.account(account_id)
+    assert account is not None
+    start = day_start_utc(first, account.timezone, now)
+    end = min(day_start_utc(last + dt.timedelta(days=1), account.timezone, now), now.replace(minute=0, second=0))
+    jobs = end - start > dt.timedelta(days=WINDOW_DAYS)
+    size = dt.timedelta(days=HOURLY_JOB_WINDOW_DAYS if jobs else WINDOW_DAYS)
+    budget = {}
+    while start < end:
+        stop = min(end, start + size)
+        n = len(eligible_tweet_ids(ds, account_id, stop))
+        budget[(x_time(start), x_time(stop))] = math.ceil(n / MAX_IDS_PER_REQUEST)
+        start = stop
+    return budget, jobs
 
 
 def group_stats_by_window(requests: Iterable[Any]) -> dict[tuple[str, str, str], list[Any]]:

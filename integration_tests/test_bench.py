@@ -81,3 +81,13 @@ def test_a_short_range_uses_the_synchronous_endpoint_with_the_minimum_requests(t
     assert result["requests"]["stats (sync)"]["minimum"] > 0
     assert "job creations" not in result["requests"]
     assert_minimum_requests(result)
+
+
+def test_the_hourly_stream_alone_sends_the_minimum_requests(tmp_path):
+    stdout, result = run_bench(tmp_path, "--streams", "organic_report_hourly", "--no-floor", "--no-rss-pair")
+
+    assert set(result["records"]) == {"organic_report_hourly"}
+    assert result["records"]["organic_report_hourly"] > 1000
+    # 30 days is longer than 7: 45-day job windows, each job downloaded once.
+    assert result["requests"]["job creations"]["minimum"] > 0
+    assert_minimum_requests(result)

@@ -156,7 +156,7 @@ def test_discover_offers_no_scheduled_tweets_in_v2_mode_only(ds, tmp_path):
         run_name: sorted(s["name"] for s in run.of_type("CATALOG")[0]["catalog"]["streams"])
         for run_name, run in (("v2", v2), ("ads", ads))
     }
-    both = [*V2_STREAMS, "followers_history"]
+    both = [*V2_STREAMS, "organic_report_hourly", "followers_history"]
     assert names == {"v2": sorted(both), "ads": sorted([*both, "scheduled_tweets"])}
 
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import XConfig
 from .errors import AccountDataError
 from .timelines import TimelineTweet
-from .windows import ASYNC_WINDOW_DAYS, SYNC_WINDOW_DAYS, chunk_days, chunk_local_days, read_range
+from .windows import (
+    ASYNC_HOUR_WINDOW_DAYS,
+    ASYNC_WINDOW_DAYS,
+    HOUR,
+    SYNC_WINDOW_DAYS,
+    SYNC_WINDOW_HOURS,
+    DayConvention,
+    chunk_days,
+    chunk_hours,
+    chunk_local_days,
+    floor_hour,
+    local_midnight,
+    read_range,
+)
 
 
 @dataclass(frozen=True)
@@ -74,3 +87,43 @@ def plan_account(
     use_jobs = (span[1] - span[0]).days + 1 > async_after_days
     size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
     return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+
+
+@dataclass(frozen=True)
+class HourSchedule:
+    """An account's hours to read in this sync, `span` = [start, end), and their windows of whole UTC hours."""
+
+    span: tuple[datetime, datetime]
+    use_jobs: bool
+    windows: list[tuple[datetime, datetime]]
+
+    def row_bound(self, timeline: list[TimelineTweet]) -> int:
+        """An upper bound of the rows: one per tweet per hour of the span it existed."""
+        start, end = self.span
+        return sum(max(0, (end - max(start, floor_hour(t.created_at))) // HOUR) for t in timeline)
+
+
+def plan_account_hours(
+    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, async_after_days: int
+) -> HourSchedule | None:
+    """The hourly report's schedule of an account, None when it has no complete hour to read: from local midnight of
+    `start_date` (or `lookback_window_days` before the saved hour) to the end of `end_date` or the last complete hour.
+    Local midnight is the one `organic_report` starts its days at (X's today's-offset rule in ads_api mode, the
+    calendar day in x_api_v2 mode), so the hours of a report day are exactly that day's."""
+    tz = account_timezone(account)
+    convention = DayConvention.DAY_OFFSET if config.v2_mode else DayConvention.TODAY_OFFSET
+    start = floor_hour(local_midnight(config.start_date, tz, now, convention))
+    if saved is not None:
+        start = max(
+            start,
+            floor_hour(datetime.fromisoformat(saved.replace("Z", "+00:00")))
+            - timedelta(days=config.lookback_window_days),
+        )
+    end = floor_hour(now)
+    if config.end_date is not None:
+        end = min(end, floor_hour(local_midnight(config.end_date + timedelta(days=1), tz, now, convention)))
+    if start >= end:
+        return None
+    use_jobs = not config.v2_mode and end - start > timedelta(days=async_after_days)
+    size = ASYNC_HOUR_WINDOW_DAYS * 24 if use_jobs else SYNC_WINDOW_HOURS
+    return HourSchedule((start, end), use_jobs, list(chunk_hours(start, end, size)))

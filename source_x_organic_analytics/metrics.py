@@ -9,8 +9,14 @@ from dataclasses import dataclass
 
 # The Ads API placement organic metrics are read for; v2 records carry it too, so both sources give the same keys.
 PLACEMENT = "ALL_ON_TWITTER"
-# The keys every record has before its metrics, in this order.
-KEY_COLUMNS = ("account_id", "tweet_id", "date", "placement")
+
+
+def key_columns(cursor: str) -> tuple[str, ...]:
+    """The keys every record has before its metrics, in this order; `cursor` names its bucket (`date` or `hour`)."""
+    return ("account_id", "tweet_id", cursor, "placement")
+
+
+KEY_COLUMNS = key_columns("date")
 
 
 @dataclass(frozen=True)
@@ -68,11 +74,13 @@ ADS_METRIC_GROUPS = ",".join(dict.fromkeys(m.ads_group for m in CATALOGUE if m.a
 # v2 field → report column. Columns only the Ads API has stay null in v2 records, and the reverse.
 V2_TO_COLUMN: dict[str, str] = {m.v2_field: m.column for m in CATALOGUE if m.v2_field}
 V2_ANALYTICS_FIELDS = ",".join(V2_TO_COLUMN)
-ADS_RECORD_KEYS = (*KEY_COLUMNS, *ADS_METRICS)
+# The keys of an Ads API record, by the cursor naming its bucket (`organic_report`: date, the hourly report: hour).
+ADS_RECORD_KEYS = {cursor: (*key_columns(cursor), *ADS_METRICS) for cursor in ("date", "hour")}
 
 
 def schema_properties() -> dict[str, dict[str, object]]:
-    """The metric properties of `organic_report`'s schema: every metric is a count X may leave null."""
+    """The metric properties of `organic_report`'s and `organic_report_hourly`'s schemas: every metric is a count X
+    may leave null."""
     properties: dict[str, dict[str, object]] = {}
     for metric in CATALOGUE:
         properties[metric.column] = {"type": ["null", "integer"]}

@@ -17,7 +17,7 @@ from .config import config_error, parse_config
 from .context import Connection, SyncContext, V2Usage, utc_now
 from .secret_filter import mask_credentials
 from .state_input import usable_state
-from .streams import Accounts, OrganicReport, ScheduledTweets, Tweets
+from .streams import Accounts, OrganicReport, OrganicReportHourly, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
 from .streams.followers_history import FollowersHistory
 from .streams.tweets import TimelinePages
@@ -25,7 +25,7 @@ from .streams.v2_user import V2Timeline, V2UserDirectory, check_v2_user
 from .timelines import Timelines
 
 # `tweets` before `organic_report`: the report then finds each timeline paged already (either order is correct).
-_READ_ORDER = {"accounts": 0, "tweets": 1, "organic_report": 2, "scheduled_tweets": 3}
+_READ_ORDER = {"accounts": 0, "tweets": 1, "organic_report": 2, "organic_report_hourly": 3, "scheduled_tweets": 4}
 
 
 class SourceXOrganicAnalytics(AbstractSource):
@@ -63,7 +63,13 @@ class SourceXOrganicAnalytics(AbstractSource):
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context = self._context(config)
-        streams = [Accounts(context), Tweets(context), OrganicReport(context), FollowersHistory(context)]
+        streams = [
+            Accounts(context),
+            Tweets(context),
+            OrganicReport(context),
+            OrganicReportHourly(context),
+            FollowersHistory(context),
+        ]
         # X API v2 has no scheduled posts.
         return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
 

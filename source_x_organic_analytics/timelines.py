@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .windows import DayWindow
+from .windows import Window
 
 # One account's slice (`{"account_id": ...}`) → its timeline's tweet records, page after page.
 PageReader = Callable[[Mapping[str, Any]], Iterable[Mapping[str, Any]]]
@@ -46,6 +46,6 @@ class Timelines:
         return self._timelines[account_id]
 
 
-def eligible_ids(timeline: list[TimelineTweet], window: DayWindow) -> list[str]:
+def eligible_ids(timeline: list[TimelineTweet], window: Window) -> list[str]:
     """Every organic tweet that existed before the window ends: old tweets keep earning impressions."""
     return [t.id for t in timeline if t.created_at < window.end]

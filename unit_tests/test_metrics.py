@@ -3,21 +3,25 @@
 import json
 from importlib.resources import files
 
+import pytest
+
 from source_x_organic_analytics.metrics import (
     ADS_METRIC_GROUPS,
     ADS_METRICS,
     CATALOGUE,
-    KEY_COLUMNS,
     V2_TO_COLUMN,
+    key_columns,
     schema_properties,
 )
 
 
-def test_the_schemas_metric_properties_are_the_catalogues():
-    schema = json.loads(files("source_x_organic_analytics").joinpath("schemas/organic_report.json").read_text())
+@pytest.mark.parametrize("stream, cursor", [("organic_report", "date"), ("organic_report_hourly", "hour")])
+def test_the_schemas_metric_properties_are_the_catalogues(stream, cursor):
+    schema = json.loads(files("source_x_organic_analytics").joinpath(f"schemas/{stream}.json").read_text())
     properties = schema["properties"]
-    assert list(properties) == [*KEY_COLUMNS, *(m.column for m in CATALOGUE)]
-    assert {k: v for k, v in properties.items() if k not in KEY_COLUMNS} == schema_properties()
+    keys = key_columns(cursor)
+    assert list(properties) == [*keys, *(m.column for m in CATALOGUE)]
+    assert {k: v for k, v in properties.items() if k not in keys} == schema_properties()
 
 
 def test_every_metric_comes_from_some_source_and_the_ads_groups_follow_the_metrics_order():

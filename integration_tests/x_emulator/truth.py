@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .dataset import Account, Dataset
-from .metrics import ALL_METRICS, ENGAGEMENT_METRICS, bucket_sums
+from .metrics import ALL_METRICS, bucket_sums
 from .objects import account_obj, scheduled_tweet_obj, tweet_obj
 from .timerules import day_start_utc, hour_index, now_hour
 from .v2 import V2_FIELDS as V2_FIELDS  # re-exported: truth.V2_TO_ADS etc.
@@ -20,7 +20,6 @@ from .v2 import V2_TO_ADS as V2_TO_ADS
 from .v2 import v2_bucket_sums
 
 UTC = dt.timezone.utc
-_N_ENGAGEMENT = len(ENGAGEMENT_METRICS)
 
 
 def _selected(ds: Dataset, account_ids: Iterable[str] | None) -> list[Account]:
@@ -84,14 +83,20 @@ def organic_report(
     """
     out: dict[tuple[str, str, str], dict[str, int | None]] = {}
     for key, tweet, h0, limit in _day_buckets(ds, start_date, end_date, account_ids, now):
-        sums = bucket_sums(tweet, h0, h0 + 24, limit)
-        if not sums or not any(sums):
-            continue
-        values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
-        if len(sums) == _N_ENGAGEMENT:
-            values.update((name, None) for name in ALL_METRICS[_N_ENGAGEMENT:])
-        out[key] = values
+        values = _row(tweet, h0, h0 + 24, limit)
+        if values is not None:
+            out[key] = values
     return out
+
+
+def _row(tweet: Any, h0: int, h1: int, limit: int) -> dict[str, int | None] | None:
+    """The tweet's metrics over hours [h0, h1), None when all are zero; metrics it never has (no video) are None."""
+    sums = bucket_sums(tweet, h0, h1, limit)
+    if not sums or not any(sums):
+        return None
+    values: dict[str, int | None] = dict(zip(ALL_METRICS, sums, strict=False))
+    values.update((name, None) for name in ALL_METRICS[len(sums) :])
+    return values
 
 
 def _day_buckets(
@@ -132,4 +137,34 @@ def organic_report_v2(
         values = v2_bucket_sums(tweet, h0, h0 + 24, limit)
         if any(values.values()):
             out[key] = values
+    return out
+
+
+def organic_report_hourly(
+    ds: Dataset,
+    start_date: dt.date,
+    end_date: dt.date,
+    account_ids: Iterable[str] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[tuple[str, str, str], dict[str, int | None]]:
+    """Hourly organic metrics keyed by (account_id, tweet_id, 'YYYY-MM-DDTHH:00:00Z'), the UTC start of each hour.
+
+    The hours are those of ``organic_report``'s days start_date..end_date (from the first day's start, local midnight
+    with TODAY's offset, to the last day's end), only complete ones: so the hours of a day sum to that day's row.
+    Values as in ``organic_report``; only hours with some non-zero metric.
+    """
+    now = now or dt.datetime.now(UTC)
+    limit = now_hour(now)
+    out: dict[tuple[str, str, str], dict[str, int | None]] = {}
+    for account in _selected(ds, account_ids):
+        first = hour_index(day_start_utc(start_date, account.timezone, now))
+        last = min(hour_index(day_start_utc(end_date + dt.timedelta(days=1), account.timezone, now)), limit)
+        for tweet in ds.tweets[account.id]:
+            if not tweet.is_organic_published or tweet.profile is None:
+                continue
+            for hour in range(max(first, tweet.created_hour), last):
+                values = _row(tweet, hour, hour + 1, limit)
+                if values is not None:
+                    stamp = dt.datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:00:00Z")
+                    out[(account.id, tweet.id_str, stamp)] = values
     return out

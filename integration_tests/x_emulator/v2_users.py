@@ -332,6 +332,26 @@ def truth_organic_report(
     return out
 
 
+def truth_organic_report_hourly(
+    ds: Dataset, me: Account, start: dt.date, end: dt.date, timezone: str, now: dt.datetime, cap: int = TIMELINE_CAP
+) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Rows keyed (user id, post id, 'YYYY-MM-DDTHH:00:00Z'): each complete hourly bucket from local midnight of
+    ``start`` to the end of ``end`` in ``timezone`` with a non-zero metric (the hours ``truth_organic_report`` sums)."""
+    zone, limit, user_id = ZoneInfo(timezone), now_hour(now), str(me.full_user.id)
+    h0 = hour_index(dt.datetime.combine(start, dt.time(0), tzinfo=zone))
+    h1 = min(hour_index(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)), limit)
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    for tweet in timeline(ds, me)[:cap]:
+        if tweet.profile is None:
+            continue
+        for hour in range(max(h0, tweet.created_hour), h1):
+            values = v2_bucket_sums(tweet, hour, hour + 1, limit)
+            if any(values.values()):
+                stamp = dt.datetime.fromtimestamp(hour * 3600, dt.timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
+                out[(user_id, tweet.id_str, stamp)] = _report_columns(values)
+    return out
+
+
 def answer(emu: Any, name: str, req: Any, groups: dict[str, str], now: dt.datetime) -> tuple[int, dict[str, Any]]:
     """The server's entry point for the two endpoints (``_ROUTES`` names ``v2_users_me`` and ``v2_user_tweets``)."""
     if emu.v2_users_forbidden:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
-from datetime import date, timedelta
-from functools import lru_cache, partial
+from datetime import datetime
+from functools import partial
 from itertools import chain, compress, repeat
 from operator import is_not, itemgetter
 from typing import Any
@@ -18,14 +18,14 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..errors import expecting_x_shape, metric_value, required_id
 from ..metrics import ADS_METRIC_GROUPS, ADS_METRICS, ADS_RECORD_KEYS, PLACEMENT
-from ..windows import SYNC_WINDOW_DAYS, DayWindow, WindowMaker, chunk_days, format_x_time
+from ..windows import Window, WindowMaker, format_x_time
 from .metric_reader import MetricReader, batched
 from .stats_jobs import JobResult, JobWindow, StatsJobs
 
 MAX_IDS_PER_REQUEST = 20
 Call = Callable[[str, str, Mapping[str, Any]], Mapping[str, Any]]
 # A window → the ids of the tweets it asks metrics for.
-TweetIds = Callable[[DayWindow], list[str]]
+TweetIds = Callable[[Window], list[str]]
 
 
 # Types that make the cheap checks below pass; anything else takes the slow path that names the problem.
@@ -34,35 +34,37 @@ _PLAIN_METRIC_TYPES = {int, type(None)}
 _is_present = partial(is_not, None)
 
 
-def bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> list[dict[str, Any]]:
-    """One record per tweet per day with any non-zero metric; a metric X returned as null stays null."""
-    with expecting_x_shape(f"the stats of account {account_id} for {window.first}..{window.last}"):
+def window_name(window: Window) -> str:
+    """`first..last` days, a single day alone, or `start..end` instants."""
+    first, last = (format_x_time(end) if isinstance(end, datetime) else str(end) for end in window.key)
+    return first if first == last else f"{first}..{last}"
+
+
+def bucket_records(body: Mapping[str, Any], window: Window, account_id: str) -> list[dict[str, Any]]:
+    """One record per tweet per bucket (day or hour) with any non-zero metric; a metric X returned as null stays
+    null."""
+    with expecting_x_shape(f"the stats of account {account_id} for {window_name(window)}"):
         return _bucket_records(body, window, account_id)
 
 
-@lru_cache(maxsize=32)
-def _day_names(first: date, days: int) -> tuple[str, ...]:
-    # A sync reads a few windows, each answered in many batches: the dates are formatted once per window.
-    return tuple((first + timedelta(days=bucket)).isoformat() for bucket in range(days))
-
-
-def _raise_for_malformed_series(series: list[Any], tweet_id: str, account_id: str, window: DayWindow) -> None:
+def _raise_for_malformed_series(series: list[Any], tweet_id: str, account_id: str, window: Window) -> None:
     for name, values in zip(ADS_METRICS, series, strict=True):
-        if values is not None and (not isinstance(values, list) or len(values) != window.days):
+        if values is not None and (not isinstance(values, list) or len(values) != window.buckets):
             raise AirbyteTracedException(
                 message=f"X returned a malformed `{name}` series for tweet {tweet_id} in account "
-                f"{account_id} ({window.first}..{window.last}); the sync state was not moved past that window.",
-                internal_message=f"expected a list of {window.days} numbers, got {values!r:.200}",
+                f"{account_id} ({window_name(window)}); the sync state was not moved past that window.",
+                internal_message=f"expected a list of {window.buckets} numbers, got {values!r:.200}",
                 failure_type=FailureType.system_error,
             )
 
 
-def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str) -> list[dict[str, Any]]:
+def _bucket_records(body: Mapping[str, Any], window: Window, account_id: str) -> list[dict[str, Any]]:
     # A backfill year is ~10^6 tweet-days of 25 metrics, most of them zero: every check, the search for the non-zero
     # days and the building of the records run in C (map, filter, compress, itemgetter, zip, set) over whole series,
     # so Python code runs per tweet, and per value only when X sent something other than integers and nulls.
-    days = window.days
-    dates = _day_names(window.first, days)
+    days = window.buckets
+    dates = window.labels()
+    record_keys = ADS_RECORD_KEYS[window.cursor]
     lengths = {days}
     records: list[dict[str, Any]] = []
     for item in body.get("data") or []:
@@ -83,19 +85,19 @@ def _bucket_records(body: Mapping[str, Any], window: DayWindow, account_id: str)
         columns = [absent if values is None else pick(values) for values in series]
         if not set(map(type, chain.from_iterable(columns))) <= _PLAIN_METRIC_TYPES:
             columns = [tuple(map(metric_value, column)) for column in columns]
-        # One tuple of values a day, in ADS_RECORD_KEYS' order, each zipped with the keys into its record.
+        # One tuple of values a bucket, in the record keys' order, each zipped with the keys into its record.
         count = len(buckets)
         rows = zip((account_id,) * count, (tweet_id,) * count, pick(dates), (PLACEMENT,) * count, *columns, strict=True)
-        records.extend(map(dict, map(zip, repeat(ADS_RECORD_KEYS), rows)))
+        records.extend(map(dict, map(zip, repeat(record_keys), rows)))
     return records
 
 
-def stats_params(window: DayWindow) -> dict[str, str]:
+def stats_params(window: Window) -> dict[str, str]:
     return {
         "entity": "ORGANIC_TWEET",
         "start_time": format_x_time(window.start),
         "end_time": format_x_time(window.end),
-        "granularity": "DAY",
+        "granularity": window.granularity,
         "metric_groups": ADS_METRIC_GROUPS,
         "placement": PLACEMENT,
     }
@@ -111,27 +113,27 @@ class AdsSyncReader(MetricReader):
         self._call = call
 
     def read_batches(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+        self, account_id: str, window: Window, windows: WindowMaker, batches: list[list[str]]
     ) -> Iterator[dict[str, Any]]:
         for body in self._pool.map(lambda batch: self._stats(account_id, window, batch), batches):
             yield from bucket_records(body, window, account_id)
 
     def read_by_weeks(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batch: Sequence[str]
+        self, account_id: str, window: Window, windows: WindowMaker, batch: Sequence[str]
     ) -> Iterator[dict[str, Any]]:
         """One batch over a window of any length, a week a request (the endpoint's limit)."""
-        for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
+        for first, last in window.sync_parts():
             part = windows(first, last)
             yield from bucket_records(self._stats(account_id, part, list(batch)), part, account_id)
 
-    def _stats(self, account_id: str, window: DayWindow, batch: list[str]) -> Mapping[str, Any]:
+    def _stats(self, account_id: str, window: Window, batch: list[str]) -> Mapping[str, Any]:
         params = {**stats_params(window), "entity_ids": ",".join(batch)}
         return self._call("GET", f"stats/accounts/{account_id}", params)
 
 
-def job_key(window: DayWindow) -> tuple[date, date]:
+def job_key(window: Window) -> tuple[Any, Any]:
     """How a window is named in a jobs plan: a planned window is read when a slice names the same key."""
-    return window.first, window.last
+    return window.key
 
 
 class AdsJobsReader:
@@ -144,7 +146,7 @@ class AdsJobsReader:
         self._sync = sync
         self._logger = logger
 
-    def plan(self, account_id: str, windows: WindowMaker, days: Iterable[tuple[date, date]], ids: TweetIds) -> None:
+    def plan(self, account_id: str, windows: WindowMaker, days: Iterable[tuple[Any, Any]], ids: TweetIds) -> None:
         """Plans the jobs of an account's windows `days` (in the order they will be read), created as soon as X's
         limit allows; `ids` names each window's tweets."""
         planned = []
@@ -153,7 +155,7 @@ class AdsJobsReader:
             planned.append(JobWindow(job_key(window), stats_params(window), batched(ids(window), MAX_IDS_PER_REQUEST)))
         self._jobs.plan(account_id, planned)
 
-    def planned_from(self, account_id: str, window: DayWindow) -> bool:
+    def planned_from(self, account_id: str, window: Window) -> bool:
         """Whether the account's plan starts at `window` (else it is planned again from there)."""
         plan = self._jobs.planned(account_id)
         return plan is not None and plan.next_window == job_key(window)
@@ -162,7 +164,7 @@ class AdsJobsReader:
         """Forgets every plan: jobs planned ahead would keep being created and polled for nobody."""
         self._jobs.drop_all()
 
-    def read(self, account_id: str, window: DayWindow, windows: WindowMaker) -> Iterator[dict[str, Any]]:
+    def read(self, account_id: str, window: Window, windows: WindowMaker) -> Iterator[dict[str, Any]]:
         finished = False
         try:
             for result in self._jobs.read(account_id, job_key(window)):
@@ -174,13 +176,13 @@ class AdsJobsReader:
                 self._jobs.drop(account_id)
 
     def _records(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, result: JobResult
+        self, account_id: str, window: Window, windows: WindowMaker, result: JobResult
     ) -> Iterator[dict[str, Any]]:
         if result.body is not None:
             yield from bucket_records(result.body, window, account_id)
             return
         self._logger.warning(
-            f"X's analytics job {result.job_id} for account {account_id} ({window.first}..{window.last}) "
+            f"X's analytics job {result.job_id} for account {account_id} ({window_name(window)}) "
             f"{result.reread}; reading its {len(result.batch)} tweets with synchronous requests instead."
         )
         yield from self._sync.read_by_weeks(account_id, window, windows, result.batch)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from typing import Any
 
-from ..windows import DayWindow, WindowMaker
+from ..windows import Window, WindowMaker
 
 
 def batched(ids: list[str], size: int) -> list[list[str]]:
@@ -27,12 +27,12 @@ class MetricReader(ABC):
         self._pool = pool
 
     def read(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, tweet_ids: list[str]
+        self, account_id: str, window: Window, windows: WindowMaker, tweet_ids: list[str]
     ) -> Iterator[dict[str, Any]]:
         """The records of `tweet_ids` over `window`; `windows` writes any part of it the way the account's are."""
         return self.read_batches(account_id, window, windows, batched(tweet_ids, self.batch_size))
 
     @abstractmethod
     def read_batches(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+        self, account_id: str, window: Window, windows: WindowMaker, batches: list[list[str]]
     ) -> Iterator[dict[str, Any]]: ...

@@ -24,10 +24,11 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..account_plan import Schedule, account_timezone, plan_account
+from ..account_plan import HourSchedule, Schedule, account_timezone, plan_account
+from ..context import SyncContext
 from ..errors import XApiError
 from ..timelines import eligible_ids
-from ..windows import SYNC_WINDOW_DAYS, DayConventions, WindowMaker, day_window
+from ..windows import SYNC_WINDOW_DAYS, DayConventions, Window, WindowMaker, day_window
 from .ads_stats import AdsJobsReader, AdsSyncReader
 from .base import AccountStream
 from .post_analytics import ADS_API_INSTEAD, ADS_API_MODE_INSTEAD, V2Reader
@@ -84,12 +85,12 @@ class OrganicReport(AccountStream):
     # Ranges longer than this many days are read with asynchronous jobs.
     async_after_days = SYNC_WINDOW_DAYS
 
-    def __init__(self, context):
+    def __init__(self, context: SyncContext):
         super().__init__(context)
         config = context.config
         self._state: dict[str, dict[str, str]] = {}
         self._estimated: dict[str, int] = {}
-        self._schedules: dict[str, Schedule | None] = {}
+        self._schedules: dict[str, Schedule | HourSchedule | None] = {}
         self._planned_ahead: set[str] = set()
         self._use_v2 = config.metrics_source == "x_api_v2" or config.v2_mode
         # x_api_v2 mode has no Ads API day convention to follow: its days are the calendar days of `timezone`.
@@ -122,10 +123,13 @@ class OrganicReport(AccountStream):
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
         notes: list[str] = []
-        tomorrow = self.context.clock().date() + timedelta(days=1)
-        self._state = sanitize_state(value, today=tomorrow, log=notes, end_date=self.context.config.end_date)
+        self._state = self._sanitize(value, notes)
         for note in notes:
             self.logger.warning(note)
+
+    def _sanitize(self, value: Any, notes: list[str]) -> dict[str, dict[str, str]]:
+        tomorrow = self.context.clock().date() + timedelta(days=1)
+        return sanitize_state(value, today=tomorrow, log=notes, end_date=self.context.config.end_date)
 
     def path(self, stream_slice: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
         return f"stats/accounts/{(stream_slice or {})['account_id']}"
@@ -150,22 +154,31 @@ class OrganicReport(AccountStream):
                 "progress": f"window {number}/{len(schedule.windows)}",
             }
 
-    def _schedule(self, account: Mapping[str, Any]) -> Schedule | None:
+    def _schedule(self, account: Mapping[str, Any]) -> Schedule | HourSchedule | None:
         """The account's plan, worked out once per sync: its jobs may be planned before its own slices are read, and
         both must see the same windows."""
         if account["id"] not in self._schedules:
-            saved = self._state.get(account["id"], {}).get("date")
-            self._schedules[account["id"]] = plan_account(
-                account, self.context.config, self.context.clock(), saved, self.async_after_days
-            )
+            saved = self._state.get(account["id"], {}).get(self.cursor_field)
+            self._schedules[account["id"]] = self._plan(account, saved)
         return self._schedules[account["id"]]
+
+    def _plan(self, account: Mapping[str, Any], saved: str | None) -> Schedule | HourSchedule | None:
+        return plan_account(account, self.context.config, self.context.clock(), saved, self.async_after_days)
+
+    def _bounds(self, stream_slice: Mapping[str, Any]) -> tuple[Any, Any]:
+        """A slice's window as its WindowMaker's arguments."""
+        return date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
+
+    def _cursor_after(self, first: Any, last: Any) -> str:
+        """The state's cursor once the window first..last is emitted: its last bucket."""
+        return last.isoformat()
 
     # -- reading one window ---------------------------------------------------------------------------------------
 
     def read_account(self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]) -> Iterable[Any]:
         account_id = stream_slice["account_id"]
         account = self.context.accounts.get(account_id)
-        first, last = date.fromisoformat(stream_slice["first"]), date.fromisoformat(stream_slice["last"])
+        first, last = self._bounds(stream_slice)
         started, emitted = time.monotonic(), 0
         # Each fallback applies at most once and re-reads the window: three attempts at most.
         for _ in range(3):
@@ -179,16 +192,14 @@ class OrganicReport(AccountStream):
                     raise
         self._conventions.confirm(account_id)
         self.logger.info(
-            f"organic_report: account {account_id} {stream_slice['progress']} ({first}..{last}) done: "
+            f"{self.name}: account {account_id} {stream_slice['progress']} ({first}..{last}) done: "
             f"{emitted} records in {time.monotonic() - started:.1f} s."
         )
-        saved = self._state.get(account_id, {}).get("date")
-        if saved is None or saved < last.isoformat():
-            self._state[account_id] = {"date": last.isoformat()}
+        saved, reached = self._state.get(account_id, {}).get(self.cursor_field), self._cursor_after(first, last)
+        if saved is None or saved < reached:
+            self._state[account_id] = {self.cursor_field: reached}
 
-    def _read_window(
-        self, account: Mapping[str, Any], first: date, last: date, use_jobs: bool
-    ) -> Iterable[Mapping[str, Any]]:
+    def _read_window(self, account: Mapping[str, Any], first: Any, last: Any, use_jobs: bool) -> Iterable[Any]:
         account_id = account["id"]
         windows = self._window_maker(account)
         window = windows(first, last)
@@ -200,8 +211,11 @@ class OrganicReport(AccountStream):
             tweet_ids = eligible_ids(self.context.timelines.get(account_id), window)
             yield from reader.read(account_id, window, windows, tweet_ids)
             return
+        yield from self._read_by_jobs(account_id, window, windows)
+
+    def _read_by_jobs(self, account_id: str, window: Window, windows: WindowMaker) -> Iterable[dict[str, Any]]:
         if not self._jobs_reader.planned_from(account_id, window):
-            self._plan_jobs(account_id, window.first, windows)
+            self._plan_jobs(account_id, window.key[0], windows)
         self._plan_next_account(account_id)
         yield from self._jobs_reader.read(account_id, window, windows)
 
@@ -211,7 +225,7 @@ class OrganicReport(AccountStream):
 
     # -- the jobs plan --------------------------------------------------------------------------------------------
 
-    def _plan_jobs(self, account_id: str, first: date, windows: WindowMaker) -> None:
+    def _plan_jobs(self, account_id: str, first: Any, windows: WindowMaker) -> None:
         """The jobs of the account's windows from `first` on: created as soon as X's limit allows."""
         schedule = self._schedules[account_id]
         assert schedule is not None  # its slices come from it

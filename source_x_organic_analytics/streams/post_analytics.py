@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,8 @@ from ..config import config_error
 from ..context import V2Usage
 from ..errors import XApiError, XErrorDetail, expecting_x_shape, metric_value, required_id, response_json
 from ..metrics import PLACEMENT, V2_ANALYTICS_FIELDS, V2_TO_COLUMN
-from ..windows import SYNC_WINDOW_DAYS, DayWindow, WindowMaker, chunk_days, format_x_time
+from ..windows import DayWindow, HourWindow, Window, WindowMaker, format_x_time
+from .ads_stats import window_name
 from .metric_reader import MetricReader
 
 MAX_IDS_PER_V2_REQUEST = 100
@@ -32,7 +33,7 @@ class V2RangeError(Exception):
     """X refused the time range (its limits are undocumented): the caller splits the window and retries."""
 
 
-def v2_params(window: DayWindow, tweet_ids: list[str]) -> dict[str, str]:
+def v2_params(window: Window, tweet_ids: list[str]) -> dict[str, str]:
     return {
         "ids": ",".join(tweet_ids),
         "start_time": format_x_time(window.start),
@@ -88,6 +89,29 @@ def v2_day_records(
     with expecting_x_shape(f"the post analytics of account {account_id} for {window.first}..{window.last}"):
         records = list(_v2_day_records(body, window, account_id, calendar_zone))
     yield from records
+
+
+def v2_hour_records(body: Mapping[str, Any], window: HourWindow, account_id: str) -> list[dict[str, Any]]:
+    """Each tweet's hourly buckets inside the window with any non-zero metric, one record each."""
+    with expecting_x_shape(f"the post analytics of account {account_id} for {window_name(window)}"):
+        return list(_v2_hour_records(body, window, account_id))
+
+
+def _v2_hour_records(body: Mapping[str, Any], window: HourWindow, account_id: str) -> Iterator[dict[str, Any]]:
+    for item in body.get("data") or []:
+        tweet_id = required_id(item, "id")
+        for bucket in item.get("timestamped_metrics") or []:
+            start = datetime.fromisoformat(str(bucket["timestamp"]).replace("Z", "+00:00")).astimezone(timezone.utc)
+            if not window.start <= start < window.end:
+                continue
+            totals = dict.fromkeys(V2_TO_COLUMN.values(), 0)
+            for field, value in (bucket.get("metrics") or {}).items():
+                column = V2_TO_COLUMN.get(field)
+                if column is not None and value is not None:
+                    totals[column] += metric_value(value)
+            if any(totals.values()):
+                hour = format_x_time(start)
+                yield {"account_id": account_id, "tweet_id": tweet_id, "hour": hour, "placement": PLACEMENT, **totals}
 
 
 def _day_index(start: datetime, window: DayWindow, calendar_zone: ZoneInfo | None) -> int:
@@ -154,9 +178,9 @@ class V2Reader(MetricReader):
         self._ads_api_instead = ads_api_instead
 
     def read_batches(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batches: list[list[str]]
+        self, account_id: str, window: Window, windows: WindowMaker, batches: list[list[str]]
     ) -> Iterator[dict[str, Any]]:
-        for first, last in chunk_days(window.first, window.last, SYNC_WINDOW_DAYS):
+        for first, last in window.sync_parts():
             part = windows(first, last)
             for records in self._pool.map(
                 lambda batch, part=part: self._records(account_id, part, windows, batch), batches
@@ -168,22 +192,23 @@ class V2Reader(MetricReader):
         self._usage.add_analytics_request()
         raise_for_v2_problem(response, self._ads_api_instead)
 
-    def _records(
-        self, account_id: str, window: DayWindow, windows: WindowMaker, batch: list[str]
-    ) -> list[dict[str, Any]]:
+    def _records(self, account_id: str, window: Window, windows: WindowMaker, batch: list[str]) -> list[dict[str, Any]]:
         """One batch's records; a range X refuses is split in two, since v2's range limits are undocumented."""
         try:
             response = self._send("GET", self._url, v2_params(window, batch), self._refusals)
         except V2RangeError as error:
-            if window.days == 1:
-                # One day is within any range limit: X refuses its start, so the day is older than v2 keeps.
+            halves = window.halves()
+            if halves is None:
+                # A day is within any range limit: X refuses its start, so the day is older than v2 keeps.
                 raise config_error(
-                    f"X API v2 refused the post analytics of {window.first} ({error}): X API v2 keeps none that old "
-                    f"(how long it keeps them is undocumented). Set `start_date` to a later day, or "
+                    f"X API v2 refused the post analytics of {window_name(window)} ({error}): X API v2 keeps none "
+                    f"that old (how long it keeps them is undocumented). Set `start_date` to a later day, or "
                     f"{self._ads_api_instead} to read older days from the Ads API."
                 ) from None
-            middle = window.first + (window.last - window.first) // 2
-            self._logger.info(f"X API v2 refused {window.first}..{window.last}; splitting it at {middle}.")
-            halves = (windows(window.first, middle), windows(middle + timedelta(days=1), window.last))
-            return [r for half in halves for r in self._records(account_id, half, windows, batch)]
-        return list(v2_day_records(response_json(response), window, account_id, self._calendar_zone))
+            self._logger.info(f"X API v2 refused {window_name(window)}; splitting it at {halves[1][0]}.")
+            parts = [windows(*half) for half in halves]
+            return [r for part in parts for r in self._records(account_id, part, windows, batch)]
+        body = response_json(response)
+        if isinstance(window, HourWindow):
+            return v2_hour_records(body, window, account_id)
+        return list(v2_day_records(body, window, account_id, self._calendar_zone))
