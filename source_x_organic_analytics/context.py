@@ -56,7 +56,8 @@ class Connection:
     v2_usage: V2Usage = field(default_factory=V2Usage)
     # One session (its connection pool and the environment's proxy and CA settings) under every stream's HTTP client.
     session: EnvironmentOnceSession = field(default_factory=EnvironmentOnceSession)
-    # One rate-limit gate per endpoint for the whole sync: X counts its budgets per endpoint, whichever stream asks.
+    # The rate-limit gates of the whole sync (per user and endpoint, per ads account and endpoint, as X counts its
+    # budgets), whichever stream asks.
     rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
 
 

@@ -372,10 +372,16 @@ def retry_wait_seconds(response: requests.Response, now: float, attempt: int = 1
 Budget = tuple[int, float, int | None]  # (remaining, reset as epoch seconds, limit of the window if announced)
 
 
-def announced_budget(headers: Mapping[str, str]) -> Budget | None:
-    """The tighter of X's two budgets (per account, per user) announced on a response."""
+USER_BUDGET = "x-rate-limit"  # the headers of X's budget per user and endpoint
+ACCOUNT_BUDGET = "x-account-rate-limit"  # the headers of X's budget per ads account and endpoint
+
+
+def announced_budget(
+    headers: Mapping[str, str], prefixes: tuple[str, ...] = (ACCOUNT_BUDGET, USER_BUDGET)
+) -> Budget | None:
+    """The tighter of X's budgets named by `prefixes` (per account, per user) announced on a response."""
     budgets = []
-    for prefix in ("x-account-rate-limit", "x-rate-limit"):
+    for prefix in prefixes:
         reset = reset_epoch(headers.get(f"{prefix}-reset"))
         try:
             remaining = int(headers[f"{prefix}-remaining"])
@@ -401,8 +407,9 @@ class RateLimitGate:
     A 429 closes the gate until its reset for everyone, so no worker comes back early (X can revoke API access from
     apps that ignore its limits)."""
 
-    def __init__(self, endpoint: str = "this endpoint") -> None:
+    def __init__(self, endpoint: str = "this endpoint", budgets: tuple[str, ...] = (ACCOUNT_BUDGET, USER_BUDGET)):
         self._endpoint = endpoint
+        self._budgets = budgets  # the headers whose budget this gate follows
         self._cond = threading.Condition()
         self._open_at = 0.0
         self._answered = False
@@ -457,7 +464,7 @@ class RateLimitGate:
         with self._cond:
             self._in_flight -= 1
             self._answered = self._answered or response is not None
-            budget = announced_budget(response.headers) if response is not None else None
+            budget = announced_budget(response.headers, self._budgets) if response is not None else None
             # Answers arrive out of order: within one rate window the lowest `remaining` is the latest truth.
             if budget is not None and (self._budget is None or budget[1] > self._budget[1]):
                 self._budget = budget
@@ -466,21 +473,56 @@ class RateLimitGate:
             self._cond.notify_all()
 
 
-class RateLimitGates:
-    """One gate per endpoint (ids stripped): X counts its limits per endpoint family."""
+class RequestGates:
+    """The gates one request passes: its ads account's budget on that endpoint (when the path names an account),
+    then the user's. Taken in that order, a worker waiting for one account's spent budget holds no slot of the
+    user's, so the other accounts' requests go on."""
 
-    _IDS = re.compile(r"/(accounts|jobs)/[^/?]+")
+    def __init__(self, gates: list[RateLimitGate]):
+        self._gates = gates
+
+    def acquire(self) -> None:
+        taken: list[RateLimitGate] = []
+        try:
+            for gate in self._gates:
+                gate.acquire()
+                taken.append(gate)
+        except BaseException:
+            for gate in reversed(taken):
+                gate.release(None)
+            raise
+
+    def release(self, response: requests.Response | None) -> None:
+        for gate in reversed(self._gates):
+            gate.release(response)
+
+    def close_until(self, epoch: float) -> None:
+        for gate in self._gates:
+            gate.close_until(epoch)
+
+
+class RateLimitGates:
+    """The sync's gates, as X counts its budgets: per user and endpoint family (ids stripped), and per ads account
+    and endpoint family."""
+
+    _ACCOUNT = re.compile(r"/accounts/[^/?]+")
 
     def __init__(self) -> None:
         self._gates: dict[str, RateLimitGate] = {}
         self._lock = threading.Lock()
 
-    def for_request(self, method: str, url: str) -> RateLimitGate:
-        path = self._IDS.sub(r"/\1/-", url.split("?", 1)[0])
-        key = f"{method} {path}"
+    def for_request(self, method: str, url: str) -> RequestGates:
+        path = urlsplit(url).path
+        endpoint = self._ACCOUNT.sub("/accounts/-", path)
+        gates = [self._gate(f"user {method} {endpoint}", endpoint, (USER_BUDGET,))]
+        if account_in_url(path):
+            gates.insert(0, self._gate(f"account {method} {path}", path, (ACCOUNT_BUDGET,)))
+        return RequestGates(gates)
+
+    def _gate(self, key: str, endpoint: str, budgets: tuple[str, ...]) -> RateLimitGate:
         with self._lock:
             if key not in self._gates:
-                self._gates[key] = RateLimitGate(urlsplit(path).path)
+                self._gates[key] = RateLimitGate(endpoint, budgets)
             return self._gates[key]
 
 

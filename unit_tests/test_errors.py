@@ -1,6 +1,7 @@
 """Retries and waits: as long as X says on 429 and 503, bounded on 5xx, never on a refusal."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from airbyte_cdk.test.entrypoint_wrapper import read
 from source_x_organic_analytics.errors import (
     ORJSON_MAX_BYTES,
     RateLimitGate,
+    RateLimitGates,
     parse_json,
     retry_after_seconds,
     retry_wait_seconds,
@@ -181,3 +183,30 @@ def test_the_rate_limit_gate_does_not_bound_an_endpoint_that_announces_no_budget
     gate = RateLimitGate()
     answered(gate, {})
     assert gate._allowed(time.time()) == (None, None)
+
+
+def gate_passes(gates, timeout: float = 0.5) -> bool:
+    """Whether a request through `gates` gets its slots within `timeout` seconds (it is released at once if so)."""
+    passed = threading.Event()
+
+    def take() -> None:
+        gates.acquire()
+        passed.set()
+        gates.release(None)
+
+    threading.Thread(target=take, daemon=True).start()
+    return passed.wait(timeout)
+
+
+def test_one_accounts_spent_budget_holds_back_that_account_only_and_the_users_holds_back_all():
+    gates, later = RateLimitGates(), time.time() + 600
+    first, second = (gates.for_request("GET", f"{BASE}/12/accounts/{a}/tweets?count=1000") for a in ("aaa1", "bbb2"))
+    first.acquire()
+    spent = {"x-account-rate-limit-remaining": "0", "x-account-rate-limit-reset": str(later)}
+    first.release(x_answer(200, {**spent, **budget_headers(remaining=50, reset=later, limit=900)}))
+    assert gate_passes(second)  # another account's budget on the same endpoint is its own
+    assert not gate_passes(gates.for_request("GET", f"{BASE}/12/accounts/aaa1/tweets"))  # that account waits
+    second.acquire()
+    second.release(x_answer(200, budget_headers(remaining=0, reset=later, limit=900)))
+    third = gates.for_request("GET", f"{BASE}/12/accounts/ccc3/tweets")
+    assert not gate_passes(third)  # the user's budget on the endpoint is spent for every account
