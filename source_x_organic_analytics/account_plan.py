@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import XConfig
@@ -27,14 +27,24 @@ from .windows import (
     read_range,
 )
 
+T = TypeVar("T", date, datetime)
+
 
 @dataclass(frozen=True)
-class Schedule:
-    """An account's days to read in this sync and their windows (7 days, or 90 for a backfill read with jobs)."""
+class PlannedSpan(Generic[T]):
+    """What an account reads in this sync (`span`), in which windows, and whether through asynchronous jobs."""
 
-    span: tuple[date, date]
+    span: tuple[T, T]
     use_jobs: bool
-    windows: list[tuple[date, date]]
+    windows: list[tuple[T, T]]
+
+    def row_bound(self, timeline: list[TimelineTweet]) -> int:
+        """An upper bound of the rows, for the platform's progress estimate."""
+        raise NotImplementedError
+
+
+class Schedule(PlannedSpan[date]):
+    """An account's days to read in this sync and their windows (7 days, or 90 for a backfill read with jobs)."""
 
     def row_bound(self, timeline: list[TimelineTweet]) -> int:
         """An upper bound of the rows: one per tweet per day of the span it existed."""
@@ -89,13 +99,8 @@ def plan_account(
     return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
 
 
-@dataclass(frozen=True)
-class HourSchedule:
+class HourSchedule(PlannedSpan[datetime]):
     """An account's hours to read in this sync, `span` = [start, end), and their windows of whole UTC hours."""
-
-    span: tuple[datetime, datetime]
-    use_jobs: bool
-    windows: list[tuple[datetime, datetime]]
 
     def row_bound(self, timeline: list[TimelineTweet]) -> int:
         """An upper bound of the rows: one per tweet per hour of the span it existed."""

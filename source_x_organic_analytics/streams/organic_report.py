@@ -79,6 +79,22 @@ def estimate_message(stream: str, rows: int) -> AirbyteMessage:
     )
 
 
+def metric_readers(
+    stream: OrganicReport, calendar_zone: ZoneInfo | None
+) -> tuple[AdsSyncReader, AdsJobsReader, V2Reader]:
+    """A metrics stream's three readers over one bounded pool: at most num_workers requests in flight."""
+    config = stream.context.config
+    pool = ThreadPoolExecutor(max_workers=config.num_workers, thread_name_prefix="organic_report")
+    sync_reader = AdsSyncReader(stream.call, pool)
+    origins = result_file_origins(config.api_base_url, config.x_api_base_url)
+    jobs = StatsJobs(stream.call, pool, config.num_workers, stream.logger, result_origins=origins)
+    instead = ADS_API_MODE_INSTEAD if config.v2_mode else ADS_API_INSTEAD
+    v2_reader = V2Reader(
+        stream.send_gated, config.x_api_base_url, stream.context.v2_usage, pool, stream.logger, calendar_zone, instead
+    )
+    return sync_reader, AdsJobsReader(jobs, sync_reader, stream.logger), v2_reader
+
+
 class OrganicReport(AccountStream):
     primary_key = ["account_id", "tweet_id", "date"]
     cursor_field = "date"
@@ -96,16 +112,7 @@ class OrganicReport(AccountStream):
         # x_api_v2 mode has no Ads API day convention to follow: its days are the calendar days of `timezone`.
         calendar_zone = ZoneInfo(config.timezone) if config.v2_mode else None
         self._conventions = DayConventions(calendar_days=calendar_zone is not None)
-        # Bounded concurrency: at most num_workers requests of this stream in flight.
-        pool = ThreadPoolExecutor(max_workers=config.num_workers, thread_name_prefix="organic_report")
-        self._sync_reader = AdsSyncReader(self.call, pool)
-        origins = result_file_origins(config.api_base_url, config.x_api_base_url)
-        jobs = StatsJobs(self.call, pool, config.num_workers, self.logger, result_origins=origins)
-        self._jobs_reader = AdsJobsReader(jobs, self._sync_reader, self.logger)
-        instead = ADS_API_MODE_INSTEAD if config.v2_mode else ADS_API_INSTEAD
-        self._v2_reader = V2Reader(
-            self.send_gated, config.x_api_base_url, context.v2_usage, pool, self.logger, calendar_zone, instead
-        )
+        self._sync_reader, self._jobs_reader, self._v2_reader = metric_readers(self, calendar_zone)
 
     def _estimate(self, account_id: str) -> AirbyteMessage | None:
         """An upper bound of rows (one per tweet per day it existed), known once the account's timeline is read; the
