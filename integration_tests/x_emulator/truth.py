@@ -99,6 +99,11 @@ def _row(tweet: Any, h0: int, h1: int, limit: int) -> dict[str, int | None] | No
     return values
 
 
+def _live_tweets(ds: Dataset, account_id: str) -> list[Any]:
+    """The tweets with organic metrics: organic, published, not deleted."""
+    return [t for t in ds.tweets[account_id] if t.is_organic_published and t.profile is not None]
+
+
 def _day_buckets(
     ds: Dataset, start_date: dt.date, end_date: dt.date, account_ids: Iterable[str] | None, now: dt.datetime | None
 ) -> Iterator[tuple[tuple[str, str, str], Any, int, int]]:
@@ -108,8 +113,7 @@ def _day_buckets(
     n_days = (end_date - start_date).days + 1
     for account in _selected(ds, account_ids):
         first = hour_index(day_start_utc(start_date, account.timezone, now))
-        live = [t for t in ds.tweets[account.id] if t.is_organic_published and t.profile is not None]
-        for tweet in live:
+        for tweet in _live_tweets(ds, account.id):
             for i in range(max(0, (tweet.created_hour - first) // 24), n_days):
                 yield (
                     (account.id, tweet.id_str, (start_date + dt.timedelta(days=i)).isoformat()),
@@ -159,9 +163,7 @@ def organic_report_hourly(
     for account in _selected(ds, account_ids):
         first = hour_index(day_start_utc(start_date, account.timezone, now))
         last = min(hour_index(day_start_utc(end_date + dt.timedelta(days=1), account.timezone, now)), limit)
-        for tweet in ds.tweets[account.id]:
-            if not tweet.is_organic_published or tweet.profile is None:
-                continue
+        for tweet in _live_tweets(ds, account.id):
             for hour in range(max(first, tweet.created_hour), last):
                 values = _row(tweet, hour, hour + 1, limit)
                 if values is not None:

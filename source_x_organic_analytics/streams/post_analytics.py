@@ -46,7 +46,7 @@ def v2_params(window: Window, tweet_ids: list[str]) -> dict[str, str]:
 def v2_problem(response: requests.Response) -> tuple[XErrorDetail, Mapping[str, Any]]:
     """v2 errors are problem objects (`title`, `detail`, `type`, `reason`), not the Ads API's `errors` list."""
     try:
-        problem = response.json()
+        problem = response_json(response)
     except ValueError:
         problem = {}
     problem = problem if isinstance(problem, Mapping) else {}
