@@ -1,6 +1,6 @@
 """Performance benchmark: the real connector (console script, in a subprocess) against the local X Ads API emulator.
 
-    python -m bench.run --scale small|medium|year [--latency-ms 100] [--workers 3] [--accounts N] [--json out.json]
+    python -m bench.run --scale small|medium|year|daily [--latency-ms 100] [--workers 3] [--json out.json]
 
 What it runs, for one scale (accounts x organic tweets per account x days of history, all four streams):
 
@@ -17,17 +17,17 @@ What it runs, for one scale (accounts x organic tweets per account x days of his
 5. the same sync with a tenth of the tweets, zero latency: peak RSS at two scales ten times apart.
 
 The emulator (integration_tests/x_emulator) runs in this process, on its own threads: the connector's CPU is measured
-on the child process only, so the emulator's work (OAuth checks, metric sums, gzip) is never counted. Rate limits are
-lifted for the timed runs (a 15-minute window would stall them); instead the requests of the run are counted per
-rate-limit family and bucket against the emulator's default limits, which says how many 15-minute windows the sync
-needs. `--rate-window-seconds S` keeps the emulator's default limits with S-second windows, to watch the connector
-wait for real.
+on the child process only, so the emulator's work (OAuth checks, metric sums, gzip) is never counted. The emulator
+announces and enforces X's rate limits (its defaults, 15-minute windows), so the connector plans by them and a sync that
+overran one would wait for real; the requests of the run are also counted per rate-limit family and bucket, which says
+how many 15-minute windows the sync needs. `--rate-window-seconds S` shortens the windows, to watch the connector wait.
 
 Definitions:
 - minimum requests: account reads 1 per account (the bench configures `account_ids`, which are read by id, never
   listed); timelines ceil(organic tweets / 1000) per account (at least 1); scheduled tweets
   ceil(visible ones / 200) per account (at least 1); stats: per window the connector must read (90-day job windows
-  for a range longer than 7 days, else 7-day synchronous ones; a time-zone switch day starts a new window),
+  or 7-day synchronous ones, per account by the connector's rule in stats_budget.py, within X's documented 250
+  synchronous requests; a time-zone switch day starts a new window),
   ceil(organic tweets created before the window's end / 20) job creations (or synchronous requests), and as many
   result downloads; job polls: ceil(jobs / 100) per account (X keeps at most 100 jobs processing per account and one
   poll covers up to 200 job ids) -- reported, no target.
@@ -64,6 +64,12 @@ from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset
 from integration_tests.x_emulator.ratelimit import FAMILIES
 from integration_tests.x_emulator.server import _route  # the emulator's own routing table: endpoint and family
+from source_x_organic_analytics.stats_budget import (
+    DOCUMENTED_SYNC_LIMIT,
+    SYNC_RESERVE,
+    EndpointCosts,
+    choose_endpoints,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -74,7 +80,6 @@ TIMELINE_PAGE = 1000  # the connector's page size for tweets (the endpoint's max
 SCHEDULED_PAGE = 200
 MAX_PROCESSING_JOBS = 100  # per ads account (X reference)
 RATE_WINDOW_MINUTES = 15
-NO_LIMITS = {family: 10**9 for family in FAMILIES}
 # What /work/shared/x-api-reference.md documents per 15 minutes (None: not documented there).
 REFERENCE_LIMITS: dict[str, int | None] = {
     "accounts_list": 5,
@@ -105,13 +110,20 @@ TARGETS = {"requests": 1.05, "wall_vs_bound": 1.5, "cpu_vs_floor": 2.0, "rss_ten
 class Scale:
     accounts: int
     tweets: int  # organic published tweets per account (build_dataset's tweets_per_account)
-    days: int  # history read: start_date = today - days + 1, and tweets spread over as many days
+    days: int  # history: tweets spread over as many days
+    read_days: int | None = None  # days read: start_date = today - read_days + 1 (default: the whole history)
+
+    @property
+    def days_read(self) -> int:
+        return self.read_days or self.days
 
 
 SCALES = {
     "small": Scale(accounts=2, tweets=100, days=30),
     "medium": Scale(accounts=3, tweets=200, days=365),
     "year": Scale(accounts=3, tweets=2000, days=365),
+    # The sync users run every day on the year's accounts: the last 4 days (a day and a look-back of 3).
+    "daily": Scale(accounts=3, tweets=2000, days=365, read_days=4),
 }
 
 
@@ -247,7 +259,14 @@ def selected_accounts(ds: Dataset, n: int) -> list[str]:
 
 
 def minimum_requests(
-    ds: Dataset, account_ids: list[str], start: dt.date, end: dt.date, streams: set[str], now: dt.datetime
+    ds: Dataset,
+    account_ids: list[str],
+    start: dt.date,
+    end: dt.date,
+    streams: set[str],
+    now: dt.datetime,
+    workers: int = 3,
+    stats_endpoint: str = "auto",
 ) -> tuple[Counter, dict[str, int]]:
     """(endpoint -> minimum requests, account -> jobs) for this workload, computed from the dataset alone."""
     minimum: Counter = Counter()
@@ -262,18 +281,39 @@ def minimum_requests(
         if "scheduled_tweets" in streams:
             visible = [s for s in ds.scheduled[account_id] if s.scheduled_status != "DELETED"]
             minimum["scheduled tweets"] += max(1, math.ceil(len(visible) / SCHEDULED_PAGE))
-        # The connector's last day is end_date capped at the account's local today (real clock).
-        last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
-        if start > last:
+    # The metrics streams read every account's report in turn, then every account's hourly report; each account's
+    # endpoint is the connector's rule (stats_budget.py) applied to its requests either way, within X's documented
+    # synchronous budget shared by all of them.
+    plans: list[tuple[str, EndpointCosts]] = []
+    for stream in ("organic_report", "organic_report_hourly"):
+        if stream not in streams:
             continue
-        if "organic_report" in streams:
-            per_window = list(e2e.stats_request_budget(ds, account_id, start, last, now).values())
-            use_jobs = e2e.window_days(start, last) == e2e.JOB_WINDOW_DAYS
-            _add_stats(minimum, jobs_per_account, account_id, sum(per_window), use_jobs)
-        if "organic_report_hourly" in streams:
-            hourly, use_jobs = e2e.hourly_request_budget(ds, account_id, start, last, now)
-            _add_stats(minimum, jobs_per_account, account_id, sum(hourly.values()), use_jobs)
+        for account_id in account_ids:
+            account = ds.account(account_id)
+            assert account is not None
+            # The connector's last day is end_date capped at the account's local today (real clock).
+            last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
+            if start <= last:
+                plans.append((account_id, _costs(ds, account_id, start, last, now, stream)))
+    left = DOCUMENTED_SYNC_LIMIT - SYNC_RESERVE
+    choices = choose_endpoints([costs for _, costs in plans], left, DOCUMENTED_SYNC_LIMIT, workers)
+    if stats_endpoint != "auto":
+        choices = [stats_endpoint == "jobs"] * len(plans)
+    for (account_id, costs), jobs in zip(plans, choices, strict=True):
+        requests = costs.job_requests if jobs else costs.sync_requests
+        _add_stats(minimum, jobs_per_account, account_id, requests, jobs)
     return minimum, jobs_per_account
+
+
+def _costs(ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime, stream: str) -> EndpointCosts:
+    """An account's requests of one metrics stream, window by window, read synchronously and through jobs."""
+    if stream == "organic_report":
+        sync = e2e.stats_request_budget(ds, account_id, first, last, now, e2e.WINDOW_DAYS)
+        jobs = e2e.stats_request_budget(ds, account_id, first, last, now, e2e.JOB_WINDOW_DAYS)
+    else:
+        sync, _ = e2e.hourly_request_budget(ds, account_id, first, last, now, jobs=False)
+        jobs, _ = e2e.hourly_request_budget(ds, account_id, first, last, now, jobs=True)
+    return EndpointCosts(tuple(sync.values()), tuple(jobs.values()))
 
 
 def _add_stats(minimum: Counter, jobs_per_account: dict[str, int], account_id: str, requests: int, jobs: bool) -> None:
@@ -360,17 +400,21 @@ def run_sync(
 ) -> Sync:
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    limits = None if enforce_window else NO_LIMITS
+    # X's budgets, announced as X does: the connector plans by them, and a sync that overran one would wait for real.
     emu = EmulatorServer(
         ds,
         latency_ms=latency_ms,
-        rate_limits=limits,
-        rate_window_seconds=enforce_window or 900,
+        rate_window_seconds=enforce_window or RATE_WINDOW_MINUTES * 60,
         job_seconds=args.job_seconds,
     )
     with emu:
         config = emu.oauth1_config(
-            start_date=start, end_date=end, account_ids=account_ids, num_workers=args.workers, lookback_window_days=3
+            start_date=start,
+            end_date=end,
+            account_ids=account_ids,
+            num_workers=args.workers,
+            lookback_window_days=3,
+            stats_endpoint=args.stats_endpoint,
         )
         (run_dir / "config.json").write_text(json.dumps(config))
         (run_dir / "catalog.json").write_text(json.dumps(e2e.catalog(streams)))
@@ -460,14 +504,17 @@ def target(value: float | None, limit: float, unit: str = "x") -> dict[str, Any]
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     base = SCALES[args.scale]
     scale = Scale(
-        accounts=args.accounts or base.accounts, tweets=args.tweets or base.tweets, days=args.days or base.days
+        accounts=args.accounts or base.accounts,
+        tweets=args.tweets or base.tweets,
+        days=args.days or base.days,
+        read_days=args.read_days or base.read_days,
     )
     streams = [s.strip() for s in args.streams.split(",") if s.strip()]
     unknown = set(streams) - set(KNOWN_STREAMS)
     if unknown:
         raise SystemExit(f"unknown streams {sorted(unknown)}; known: {', '.join(KNOWN_STREAMS)}")
     today = dt.datetime.now(UTC).date()
-    start, end = today - dt.timedelta(days=scale.days - 1), today
+    start, end = today - dt.timedelta(days=scale.days_read - 1), today
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="x-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say = (lambda *_: None) if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
@@ -478,7 +525,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         say(f"dataset built in {time.perf_counter() - started:.1f} s; workdir {workdir}")
         account_ids = selected_accounts(ds, scale.accounts)
         now = dt.datetime.now(UTC)
-        minimum, jobs_per_account = minimum_requests(ds, account_ids, start, end, set(streams), now)
+        minimum, jobs_per_account = minimum_requests(
+            ds, account_ids, start, end, set(streams), now, args.workers, args.stats_endpoint
+        )
 
         timed: Sync | None = None
         if args.latency_ms > 0 or args.rate_window_seconds:
@@ -734,10 +783,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="first N readable emulator accounts (default: the scale's)")
     parser.add_argument("--tweets", type=int, help="organic tweets per account (default: the scale's)")
     parser.add_argument("--days", type=int, help="days of history (default: the scale's)")
+    parser.add_argument("--read-days", type=int, help="days read, the last of the history (default: the scale's)")
     parser.add_argument(
         "--streams",
         default=",".join(STREAMS),
         help="comma list (default: all four; organic_report_hourly too on request)",
+    )
+    parser.add_argument(
+        "--stats-endpoint",
+        choices=("auto", "jobs", "synchronous"),
+        default="auto",
+        help="the connector's stats_endpoint (default auto: chosen per account)",
     )
     parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job processing time (default 1)")
     parser.add_argument(
