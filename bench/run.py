@@ -13,7 +13,13 @@ What it runs, for one scale (accounts x organic tweets per account x days of his
 3. the CDK floor (bench/floor_source.py): a trivial CDK source through the same `launch` path, emitting as many
    records per stream, copies of real records of that stream (a uniform sample of the run), no HTTP; as many runs,
    the least CPU;
-4. `spec` of both, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
+3b. the HTTP floor (bench/http_floor.py): the CDK floor that also sends, one at a time through the CDK's
+   `HttpClient`, the requests of the first zero-latency sync (same methods, paths and query parameters; API requests
+   signed by the connector's OAuth 1.0a authenticator, result files without credentials) and parses their answers,
+   the very bodies the emulator gave the connector (kept with `EmulatorServer.keep_responses`, served again by
+   bench/replay.py from this process, so the serving is not counted); it must emit the connector's records and ask
+   for every recorded answer once; as many runs, the least CPU;
+4. `spec` of all three, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
 5. the same sync with a tenth of the tweets, zero latency: peak RSS at two scales ten times apart.
 
 The emulator (integration_tests/x_emulator) runs in this process, on its own threads: the connector's CPU is measured
