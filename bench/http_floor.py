@@ -33,7 +33,6 @@ from typing import Any
 
 import orjson
 from airbyte_cdk.entrypoint import launch
-from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.http import HttpClient
 from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
@@ -88,14 +87,9 @@ class HttpFloorStream(FloorStream):
         super().__init__(name, templates, count)
         self._replay = replay
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: list[str] | None = None,
-        stream_slice: Mapping[str, Any] | None = None,
-        stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        records = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+    def read_records(self, *args: Any, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+        """The CDK floor's records, with the requests due before each sent first."""
+        records = super().read_records(*args, **kwargs)
         left = self._count
         while left:
             run = self._replay.records_until_next_request(left)
