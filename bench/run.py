@@ -13,7 +13,13 @@ What it runs, for one scale (accounts x organic tweets per account x days of his
 3. the CDK floor (bench/floor_source.py): a trivial CDK source through the same `launch` path, emitting as many
    records per stream, copies of real records of that stream (a uniform sample of the run), no HTTP; as many runs,
    the least CPU;
-4. `spec` of both, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
+3b. the HTTP floor (bench/http_floor.py): the CDK floor that also sends, one at a time through the CDK's
+   `HttpClient`, the requests of the first zero-latency sync (same methods, paths and query parameters; API requests
+   signed by the connector's OAuth 1.0a authenticator, result files without credentials) and parses their answers,
+   the very bodies the emulator gave the connector (kept with `EmulatorServer.keep_responses`, served again by
+   bench/replay.py from this process, so the serving is not counted); it must emit the connector's records and ask
+   for every recorded answer once; as many runs, the least CPU;
+4. `spec` of all three, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
 5. the same sync with a tenth of the tweets, zero latency: peak RSS at two scales ten times apart.
 
 The emulator (integration_tests/x_emulator) runs in this process, on its own threads: the connector's CPU is measured
@@ -60,6 +66,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.cpu_split import ENV as CPU_SPLIT_ENV
+from bench.replay import Recording, ReplayServer
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset
 from integration_tests.x_emulator.ratelimit import FAMILIES
@@ -104,6 +111,7 @@ ENDPOINTS = {
 NO_TARGET = {"job polls"}  # reported next to their minimum, without a target
 MIN_NET_CPU_S = 1.0  # two runs of the same ~19k-record sync differed by 0.6 s of CPU
 TARGETS = {"requests": 1.05, "wall_vs_bound": 1.5, "cpu_vs_floor": 2.0, "rss_tenfold": 1.2, "rate_windows": 1}
+CPU_VS_HTTP_FLOOR = 1.3  # the connector's net CPU per record against the HTTP floor's (bench/http_floor.py)
 
 
 @dataclass(frozen=True)
@@ -383,6 +391,7 @@ class Sync:
     requests: list[Any]
     early_retries: int
     cpu_split: dict[str, Any] | None = None  # bench/cpu_split.py's figures, for runs made through it
+    recording: Recording | None = None  # the emulator's answers, for runs that kept them (the HTTP floor's replay)
 
 
 def run_sync(
@@ -397,6 +406,7 @@ def run_sync(
     latency_ms: float,
     enforce_window: float | None = None,
     cpu_split: bool = False,
+    keep_responses: bool = False,
 ) -> Sync:
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -407,6 +417,7 @@ def run_sync(
         rate_window_seconds=enforce_window or RATE_WINDOW_MINUTES * 60,
         job_seconds=args.job_seconds,
     )
+    emu.keep_responses = keep_responses
     with emu:
         config = emu.oauth1_config(
             start_date=start,
@@ -429,20 +440,29 @@ def run_sync(
             measured = measure([e2e.cli_path(), *read], run_dir, "connector", args.timeout)
         requests = emu.requests.snapshot()
         early = emu.early_retries
+    recording = Recording(emu.kept_responses, config["credentials"]) if keep_responses else None
     output = scan_output(measured.stdout)
     if measured.returncode != 0 or output.errors:
         tail = measured.stderr.read_text(errors="replace")[-2000:]
         errors = json.dumps(output.errors, indent=1)[:2000]
         raise SystemExit(f"{name}: the connector failed (rc={measured.returncode})\n{errors}\n{tail}")
-    return Sync(measured, output, requests, early, json.loads(split_file.read_text()) if cpu_split else None)
+    split = json.loads(split_file.read_text()) if cpu_split else None
+    return Sync(measured, output, requests, early, split, recording)
 
 
 def run_floor(
-    counts: Counter, templates: dict[str, list[dict[str, Any]]], workdir: Path, name: str, timeout: float
+    counts: Counter,
+    templates: dict[str, list[dict[str, Any]]],
+    workdir: Path,
+    name: str,
+    timeout: float,
+    module: str = "bench.floor_source",
+    extra_config: Mapping[str, Any] | None = None,
 ) -> Measured:
+    """One run of a floor source (`module`: the CDK floor, or the HTTP floor with its `extra_config`)."""
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = {"streams": {s: {"templates": templates[s], "count": counts[s]} for s in counts}}
+    config = {"streams": {s: {"templates": templates[s], "count": counts[s]} for s in counts}, **(extra_config or {})}
     catalog = {
         "streams": [
             {
@@ -456,11 +476,81 @@ def run_floor(
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "catalog.json").write_text(json.dumps(catalog))
     env = with_root_on_path(os.environ)
-    argv = [sys.executable, "-m", "bench.floor_source", "read", "--config", "config.json", "--catalog", "catalog.json"]
+    argv = [sys.executable, "-m", module, "read", "--config", "config.json", "--catalog", "catalog.json"]
     measured = measure(argv, run_dir, name, timeout, env)
     if measured.returncode != 0:
-        raise SystemExit(f"floor source failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
+        raise SystemExit(f"{module} failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
     return measured
+
+
+def least_cpu_output(runs: list[Measured], records: Mapping[str, int], what: str) -> Output:
+    """The output of the run of least CPU, once every run is checked to emit `records`, the connector's: not only the
+    one whose CPU counts."""
+    outputs = [scan_output(measured.stdout) for measured in runs]
+    for emitted in outputs:
+        if dict(emitted.records) != records:
+            raise SystemExit(f"{what} emitted {dict(emitted.records)}, expected {records}")
+    return min(zip(runs, outputs, strict=True), key=lambda pair: pair[0].cpu_s)[1]
+
+
+def floor_figures(
+    prefix: str, runs: list[Measured], startup: Measured, cpu: Mapping[str, Any]
+) -> tuple[dict[str, Any], float | None, float | None]:
+    """A floor's figures (keys `<prefix>_...`) from its run of least CPU, and the connector's ratios to it per record,
+    net of start-up and gross. The net ratio is None below MIN_NET_CPU_S of work past start-up, where it would be the
+    difference of two ~1 s start-ups: noise."""
+    floor = min(runs, key=lambda measured: measured.cpu_s)
+    records = cpu["records"]
+    net_s = floor.cpu_s - startup.cpu_s
+    figures = {
+        f"{prefix}_s": floor.cpu_s,
+        f"{prefix}_runs_s": [measured.cpu_s for measured in runs],
+        f"{prefix}_startup_s": startup.cpu_s,
+        f"{prefix}_per_10k_s": per_10k(floor.cpu_s, records),
+        f"{prefix}_net_per_10k_s": per_10k(net_s, records),
+        f"{prefix}_peak_rss_mb": max(measured.maxrss_mb for measured in runs),
+    }
+    net = cpu["connector_net_per_10k_s"] / figures[f"{prefix}_net_per_10k_s"] if net_s >= MIN_NET_CPU_S else None
+    gross_floor = figures[f"{prefix}_per_10k_s"]
+    return figures, net, cpu["connector_per_10k_s"] / gross_floor if gross_floor else None
+
+
+def http_floor(
+    recording: Recording | None,
+    counts: Counter,
+    templates: dict[str, list[dict[str, Any]]],
+    workdir: Path,
+    args: argparse.Namespace,
+    cpu: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The HTTP floor (bench/http_floor.py) replaying `recording`, a zero-latency sync's answers, `--cpu-runs`
+    times: its figures (`http_floor_...`), its ratios, and how many requests it sent (every run must ask for each
+    recorded answer exactly once, and emit the connector's records)."""
+    if recording is None:
+        raise SystemExit("the HTTP floor needs a zero-latency sync whose answers were kept")
+    failures = recording.failures()
+    if failures:
+        raise SystemExit(f"the sync to replay had answers that were not 2xx: {failures[:5]}")
+    env = with_root_on_path(os.environ)
+    startup = run_spec([sys.executable, "-m", "bench.http_floor", "spec"], workdir, "http_floor_spec", env)
+    runs = []
+    for run in range(1, args.cpu_runs + 1):
+        with ReplayServer(recording) as server:
+            extra = {"credentials": recording.credentials, "requests": server.requests()}
+            runs.append(
+                run_floor(counts, templates, workdir, f"http_floor{run}", args.timeout, "bench.http_floor", extra)
+            )
+            missed = server.missed()
+        if missed:
+            raise SystemExit(missed)
+    least_cpu_output(runs, dict(counts), "HTTP floor")
+    figures, ratio, ratio_gross = floor_figures("http_floor", runs, startup, cpu)
+    return {
+        **figures,
+        "http_floor_requests": len(recording.responses),
+        "http_floor_ratio": ratio,
+        "http_floor_ratio_gross": ratio_gross,
+    }
 
 
 def with_root_on_path(environ: Mapping[str, str]) -> dict[str, str]:
@@ -541,7 +631,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         zeros = []
         for run in range(1, args.cpu_runs + 1):
             say(f"sync with zero latency (CPU, RSS), run {run}/{args.cpu_runs} ...")
-            zeros.append(run_sync(ds, account_ids, start, end, streams, workdir, f"zero{run}", args, 0, cpu_split=True))
+            # The first run's answers are kept: the HTTP floor replays them.
+            keep = run == 1 and not args.no_floor
+            zeros.append(
+                run_sync(
+                    ds,
+                    account_ids,
+                    start,
+                    end,
+                    streams,
+                    workdir,
+                    f"zero{run}",
+                    args,
+                    0,
+                    cpu_split=True,
+                    keep_responses=keep,
+                )
+            )
             say(f"  {zeros[-1].measured.wall_s:.1f} s, CPU {zeros[-1].measured.cpu_s:.2f} s")
         if any(z.output.records != zeros[0].output.records for z in zeros):
             raise SystemExit(f"zero-latency runs emitted different records: {[dict(z.output.records) for z in zeros]}")
@@ -594,27 +700,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 run_floor(zero.output.records, templates, workdir, f"floor{run}", args.timeout)
                 for run in range(1, args.cpu_runs + 1)
             ]
-            # Every run must emit the same records as the connector, not only the one whose CPU counts.
-            outputs = [scan_output(measured.stdout) for measured in floors]
-            for emitted in outputs:
-                if dict(emitted.records) != records:
-                    raise SystemExit(f"floor emitted {dict(emitted.records)}, expected {records}")
-            floor, floor_out = min(zip(floors, outputs, strict=True), key=lambda pair: pair[0].cpu_s)
-            cpu.update(
-                floor_s=floor.cpu_s,
-                floor_runs_s=[f.cpu_s for f in floors],
-                floor_startup_s=floor_spec.cpu_s,
-                floor_per_10k_s=per_10k(floor.cpu_s, total_records),
-                floor_net_per_10k_s=per_10k(floor.cpu_s - floor_spec.cpu_s, total_records),
-                floor_record_bytes={s: round(floor_out.avg_bytes(s)) for s in floor_out.records},
-                floor_peak_rss_mb=max(f.maxrss_mb for f in floors),
-            )
-            # Below MIN_NET_CPU_S of work past start-up, the difference of two ~1 s start-ups is noise.
-            reliable = floor.cpu_s - floor_spec.cpu_s >= MIN_NET_CPU_S
-            cpu["ratio"] = cpu["connector_net_per_10k_s"] / cpu["floor_net_per_10k_s"] if reliable else None
-            if not reliable:
+            floor_out = least_cpu_output(floors, records, "floor")
+            figures, cpu["ratio"], cpu["ratio_gross"] = floor_figures("floor", floors, floor_spec, cpu)
+            cpu.update(figures, floor_record_bytes={s: round(floor_out.avg_bytes(s)) for s in floor_out.records})
+            if cpu["ratio"] is None:
                 cpu["note"] = f"the floor's CPU past start-up is under {MIN_NET_CPU_S} s: too few records to compare"
-            cpu["ratio_gross"] = cpu["connector_per_10k_s"] / cpu["floor_per_10k_s"] if cpu["floor_per_10k_s"] else None
+            say("HTTP floor ...")
+            cpu.update(http_floor(zeros[0].recording, zero.output.records, templates, workdir, args, cpu))
         cpu["split"] = cpu_split_figures(zero.cpu_split, cpu.get("floor_s", 0) - cpu.get("floor_startup_s", 0))
 
         peak_rss = max(z.measured.maxrss_mb for z in zeros)
@@ -667,6 +759,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "worst_endpoint_within_5pct": target(worst_endpoint, TARGETS["requests"]),
             "wall_within_1.5x_bound": target(result["wall"]["ratio"], TARGETS["wall_vs_bound"]),
             "cpu_within_2x_floor": target(cpu.get("ratio"), TARGETS["cpu_vs_floor"]),
+            "cpu_within_1.3x_http_floor": target(cpu.get("http_floor_ratio"), CPU_VS_HTTP_FLOOR),
             "rss_within_20pct_tenfold": target(rss.get("ratio"), TARGETS["rss_tenfold"]),
             "one_rate_window": target(windows["windows"], TARGETS["rate_windows"], " window"),
         }
@@ -740,6 +833,16 @@ def report(r: dict[str, Any]) -> str:
             f"{_verdict(t['cpu_within_2x_floor'])}"
         )
         lines.append(f"             floor: least of {_runs(cpu['floor_runs_s'])}")
+        lines.append(
+            f"             HTTP floor {cpu['http_floor_s']:.2f} s (startup {cpu['http_floor_startup_s']:.2f}): "
+            f"{_n(cpu['http_floor_net_per_10k_s'], 3)} s/10k net, {_n(cpu['http_floor_per_10k_s'], 3)} s/10k gross; "
+            f"ratio {_n(cpu['http_floor_ratio'])} net ({_n(cpu['http_floor_ratio_gross'])} gross)  "
+            f"target <= {CPU_VS_HTTP_FLOOR:g}: {_verdict(t['cpu_within_1.3x_http_floor'])}"
+        )
+        lines.append(
+            f"             HTTP floor: {cpu['http_floor_requests']:,} requests replayed; "
+            f"least of {_runs(cpu['http_floor_runs_s'])}"
+        )
         if cpu.get("note"):
             lines.append(f"             ({cpu['note']}; use --scale year)")
     split = cpu.get("split")
@@ -805,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-runs", type=int, default=3, help="zero-latency syncs and floor runs; the least CPU counts (default 3)"
     )
-    parser.add_argument("--no-floor", action="store_true", help="skip the CDK floor run")
+    parser.add_argument("--no-floor", action="store_true", help="skip the CDK floor and HTTP floor runs")
     parser.add_argument("--no-rss-pair", action="store_true", help="skip the sync at a tenth of the tweets")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", help="keep configs and outputs here (default: a temporary directory)")
