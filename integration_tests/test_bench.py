@@ -169,3 +169,14 @@ def test_the_replay_serves_the_recorded_answers_and_says_what_the_floor_did_not_
         assert server.missed() == (
             "the HTTP floor asked for 2 of the 2 recorded answers (1 more than once, 1 requests for none of them)"
         )
+
+
+def test_a_daily_sync_of_big_accounts_takes_the_synchronous_budget_and_jobs_for_the_rest_without_a_wait(tmp_path):
+    big_daily = ("--accounts", "3", "--tweets", "2000", "--read-days", "4", "--no-floor", "--no-rss-pair")
+    stdout, result = run_bench(tmp_path, *big_daily)
+
+    requests = result["requests"]
+    # ~100 requests an account either way: two fit in the 250 X allows a user per 15 minutes, the third does not.
+    assert 150 < requests["stats (sync)"]["actual"] <= 250 and requests["job creations"]["actual"] > 50
+    assert result["rate_windows"]["windows"] == 1 and result["early_retries"] == 0
+    assert_minimum_requests(result)

@@ -241,7 +241,6 @@ class OrganicReport(AccountStream):
         if self._use_v2:
             yield from self._v2_reader.read(account_id, window, windows, self._ids(account_id, window))
             return
-        self._plan_ahead(account_id)
         if not use_jobs:
             yield from self._sync_reader.read(account_id, window, windows, self._ids(account_id, window))
             return
@@ -253,6 +252,7 @@ class OrganicReport(AccountStream):
     def _read_by_jobs(self, account_id: str, window: Window, windows: WindowMaker) -> Iterable[dict[str, Any]]:
         if not self._jobs_reader.planned_from(account_id, window):
             self._plan_jobs(account_id, window.key[0], windows)
+        self._plan_ahead(account_id)
         yield from self._jobs_reader.read(account_id, window, windows)
 
     def _window_maker(self, account: Mapping[str, Any]) -> WindowMaker:
@@ -270,9 +270,9 @@ class OrganicReport(AccountStream):
         self._jobs_reader.plan(account_id, windows, later, lambda window: eligible_ids(timeline, window))
 
     def _plan_ahead(self, account_id: str) -> None:
-        """Plans the jobs of the next account read through jobs, so X runs them while this one is read; the accounts
-        before it, read synchronously, hold no job. One such account ahead, not all: a result file must not sit
-        waiting until it expires."""
+        """Plans the jobs of the next account read through jobs, so X runs them while this one's jobs are read (the
+        accounts between, read synchronously, hold no job). One such account ahead, not all: a result file must not
+        sit waiting until it expires."""
         readable = self.context.accounts.readable()
         position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
         for account in readable[position + 1 :]:
