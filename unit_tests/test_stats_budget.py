@@ -4,13 +4,14 @@ that announce X's synchronous budget."""
 import re
 from collections import Counter
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from source_x_organic_analytics.stats_budget import EndpointCosts, choose_endpoints
+from source_x_organic_analytics.stats_budget import EndpointCosts, SyncStatsBudget, choose_endpoints
 
 from .conftest import BASE, account, as_dicts, error_body, make_config, tweet
 
@@ -44,6 +45,22 @@ def test_a_month_of_a_small_account_stays_synchronous_and_a_quarter_goes_to_jobs
 
 def test_the_budget_is_shared_by_the_accounts_in_the_order_they_are_read():
     assert choose_endpoints([BIG_DAILY] * 3, left=250, limit=250, workers=3) == [False, False, True]
+
+
+def test_promises_count_until_their_requests_are_sent_and_a_new_window_starts_over():
+    announced = [(249, 1000.0, 250)]  # (remaining, reset, limit) as X last announced them
+    budget = SyncStatsBudget(SimpleNamespace(user_budget=lambda method, url: announced[0]), "", 3, lambda: 500.0)
+
+    def prefers_jobs() -> bool:
+        return budget.prefers_jobs(BIG_DAILY, probe=lambda: pytest.fail("the budget is known: no probe"))
+
+    assert [prefers_jobs(), prefers_jobs(), prefers_jobs()] == [False, False, True]  # 249 - 10 in reserve: two fit
+    announced[0] = (49, 1000.0, 250)  # the two plans' 200 requests were sent
+    assert prefers_jobs()
+    announced[0] = (250, 1900.0, 250)  # the next rate window
+    assert not prefers_jobs()
+    announced[0] = (100, 1900.0, 250)  # 50 of this sync's, 100 of another client's
+    assert prefers_jobs()
 
 
 def catalog():
