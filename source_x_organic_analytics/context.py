@@ -14,6 +14,7 @@ from requests.auth import AuthBase
 from .config import XConfig
 from .errors import RateLimitGates
 from .http_session import EnvironmentOnceSession
+from .stats_budget import SyncStatsBudget
 from .timelines import Timelines
 
 
@@ -59,6 +60,12 @@ class Connection:
     # The rate-limit gates of the whole sync (per user and endpoint, per ads account and endpoint, as X counts its
     # budgets), whichever stream asks.
     rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
+    # The user's synchronous stats budget, over the gates above: shared by every account and metrics stream.
+    stats_budget: SyncStatsBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        stats_url = f"{self.config.ads_api_root}stats/accounts/-"
+        self.stats_budget = SyncStatsBudget(self.rate_limit_gates, stats_url, self.config.num_workers)
 
 
 T = TypeVar("T")
