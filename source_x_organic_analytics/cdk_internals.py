@@ -19,9 +19,10 @@ rename or reshape any of these without notice. After a CDK upgrade, check each e
 
 Public CDK API used in ways the CDK's own streams do not (kept here so that an upgrade looks at them too):
 - `HttpClient.send_request` (exported by `airbyte_cdk.sources.streams.http`), called directly by every request of
-  the streams (`XAdsStream.send_gated`, the job result downloads) instead of going through HttpStream's paging: the
-  streams page themselves (`XAdsStream.read_pages`) because HttpStream's loop (`_read_pages`) and its client
-  (`_http_client`) are private and its client cannot be given a session.
+  the streams to X's APIs (`XAdsStream.send_gated`) instead of going through HttpStream's paging: the streams page
+  themselves (`XAdsStream.read_pages`) because HttpStream's loop (`_read_pages`) and its client (`_http_client`) are
+  private and its client cannot be given a session. Job result files are downloaded without the CDK
+  (`streams/result_files.py`: a plain requests session).
 - `HttpStream.__init__` building a client and calling `get_error_handler()`/`get_backoff_strategy()` at once: the
   streams set what those hooks read before calling it.
 """

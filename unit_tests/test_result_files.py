@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import zlib
 from datetime import date, timedelta
+from email.utils import formatdate
 from functools import lru_cache
 
 import pytest
 import requests
+import requests_mock
 import urllib3
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from source_x_organic_analytics.streams import stats_jobs
+from source_x_organic_analytics.streams import result_files, stats_jobs
 from source_x_organic_analytics.streams.result_files import (
     MAX_INFLATED_BYTES,
+    ResultFiles,
+    StillFailing,
     Unfetchable,
     mismatch,
     read_body,
@@ -298,3 +303,118 @@ def test_a_result_link_gone_twice_is_read_synchronously(x, status):
     output = sync(x)
     assert len(x.jobs) == 4  # created again once, not more
     assert_read_synchronously(x, output, "4", f"had its result file answer HTTP {status}, also once created again")
+
+
+# -- 11. a host that fails for a passing reason -------------------------------------------------------------------
+
+FILE = f"{RESULTS}/7.json.gz"
+FILE_BODY = {"data": [], "request": {"params": {"entity_ids": ["1"]}}}
+
+
+class FakeTime:
+    """result_files' clock: time passes only when it sleeps, and every sleep is recorded."""
+
+    EPOCH = 1_795_000_000.0
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.EPOCH + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeTime()
+    monkeypatch.setattr(result_files, "time", fake)
+    return fake
+
+
+def fetched(answers) -> tuple[object, requests_mock.Mocker]:
+    """What ResultFiles.fetch gives (or raises) for FILE, whose host gives `answers` in turn, and the mock."""
+    with requests_mock.Mocker() as mocker:
+        mocker.get(FILE, answers)
+        try:
+            outcome = ResultFiles(logging.getLogger("test"), result_file_origins()).fetch(FILE)
+        except Exception as error:  # handed to the test
+            outcome = error
+    return outcome, mocker
+
+
+def the_file() -> dict:
+    return {"content": gzip_of(json.dumps(FILE_BODY).encode())}
+
+
+@pytest.mark.parametrize(
+    "failures, waits",
+    [
+        ([{"status_code": 503}, {"status_code": 500}], [1.0, 2.0]),
+        ([{"status_code": 502, "text": "<html>Bad Gateway</html>"}], [1.0]),
+        ([{"status_code": 408}], [1.0]),
+        ([{"status_code": 429}], [60.0]),  # the connector's wait for a 429 that names none
+        ([{"exc": requests.ConnectionError("connection reset")}], [1.0]),
+        ([{"exc": requests.ConnectTimeout("connect timed out")}, {"exc": requests.ReadTimeout("no answer")}], [1, 2]),
+    ],
+)
+def test_a_passing_failure_of_the_host_is_tried_again_until_the_file_comes(clock, failures, waits):
+    outcome, mocker = fetched([*failures, the_file()])
+    assert outcome == FILE_BODY
+    assert mocker.call_count == len(failures) + 1
+    assert clock.sleeps == waits
+
+
+@pytest.mark.parametrize(
+    "headers, wait",
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": formatdate(FakeTime.EPOCH + 5, usegmt=True)}, 5.0),  # an HTTP date
+        ({"x-rate-limit-reset": str(int(FakeTime.EPOCH) + 30)}, 30.0),  # on a 429 only, below
+    ],
+)
+def test_the_wait_x_asks_for_is_waited_before_the_next_try(clock, headers, wait):
+    status = 429 if "x-rate-limit-reset" in headers else 503
+    outcome, mocker = fetched([{"status_code": status, "headers": headers}, the_file()])
+    assert outcome == FILE_BODY and mocker.call_count == 2
+    assert clock.sleeps == [wait]
+
+
+def test_retries_stop_before_a_wait_that_would_end_past_the_retry_budget(clock):
+    outcome, mocker = fetched([{"status_code": 503, "headers": {"retry-after": "400"}}] * 3 + [the_file()])
+    assert isinstance(outcome, StillFailing) and str(outcome) == "its host answered HTTP 503 on 2 tries"
+    assert clock.sleeps == [400.0]  # a second wait of 400 s would end 800 s after the first try
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 418])
+def test_a_refusal_is_not_tried_again(clock, status):
+    outcome, mocker = fetched([{"status_code": status}, the_file()])
+    assert isinstance(outcome, Unfetchable) and str(outcome) == f"had its result file answer HTTP {status}"
+    assert mocker.call_count == 1 and clock.sleeps == []
+
+
+def test_a_host_that_keeps_failing_ends_the_sync_after_6_tries_and_no_state_passes_its_window(x, clock):
+    failing = x.mocker.get(f"{RESULTS}/2.json.gz", status_code=503)
+    output = sync(x)
+    assert failing.call_count == 6 and clock.sleeps == [1, 2, 4, 8, 16]
+    message = output.errors[0].trace.error.message
+    assert message.startswith(
+        "The result file of X's analytics job 2 could not be downloaded: its host answered HTTP 503 on 6 tries; the "
+        "sync state was not moved past its window."
+    )
+    assert not any("abc1" in m.state.stream.stream_state.__dict__ for m in output.state_messages)
+
+
+@pytest.mark.parametrize("asked", ["86400", "inf", "1e300"])
+def test_a_wait_longer_than_a_sync_waits_is_not_slept_and_ends_the_sync(x, clock, asked):
+    failing = x.mocker.get(f"{RESULTS}/2.json.gz", status_code=503, headers={"retry-after": asked})
+    output = sync(x)
+    assert failing.call_count == 1 and clock.sleeps == []
+    message = output.errors[0].trace.error.message
+    assert message.startswith("X allows no request to /advertiser-api-async-analytics/2.json.gz before ")
+    assert not any("abc1" in m.state.stream.stream_state.__dict__ for m in output.state_messages)

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from itertools import count
 
 import pytest
+import requests
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.sources.streams.http.http_client import HttpClient
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -445,7 +445,7 @@ def test_a_job_the_engine_cannot_account_for_ends_in_an_error_not_a_spin():
 def test_a_window_whose_download_hangs_ends_at_the_stall_deadline(monkeypatch):
     monkeypatch.setattr(stats_jobs, "STALL_TIMEOUT_SECONDS", 0.5, raising=False)
     release = threading.Event()
-    monkeypatch.setattr(HttpClient, "send_request", lambda *args, **kwargs: release.wait(30))
+    monkeypatch.setattr(requests.Session, "send", lambda *args, **kwargs: release.wait(30))
 
     def succeeding(method, path, params):
         if method == "POST":

@@ -16,7 +16,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..errors import expecting_x_shape, required_id
-from .result_files import LinkGone, ResultFiles, Unfetchable, mismatch
+from .result_files import LinkGone, ResultFiles, StillFailing, Unfetchable, mismatch
 
 DOWNLOAD_ATTEMPTS = 3
 GARBLED_RETRY_SECONDS = 1.0  # times the attempt: a garbled file is not fetched again at once, into the same fault
@@ -148,6 +148,8 @@ class JobApi:
             except Unfetchable as refused:
                 job.reread = str(refused)
                 return JobResult(job)
+            except StillFailing as failing:  # another download of it would fail the same way
+                raise _unread(job, f"could not be downloaded: {failing}") from failing
             except (ValueError, OSError, EOFError) as error:
                 self._logger.warning(
                     f"The result of X's analytics job {job.job_id} is unreadable ({error}); try {attempt}."
@@ -157,8 +159,13 @@ class JobApi:
                 continue
             job.reread = mismatch(body, job.account_id, job.params, job.batch)
             return JobResult(job, None if job.reread else body)
-        raise AirbyteTracedException(
-            message=f"The result file of X's analytics job {job.job_id} could not be read after {DOWNLOAD_ATTEMPTS} "
-            "downloads; the sync state was not moved past its window. Retry the sync later.",
-            failure_type=FailureType.transient_error,
-        )
+        raise _unread(job, f"could not be read after {DOWNLOAD_ATTEMPTS} downloads")
+
+
+def _unread(job: Job, why: str) -> AirbyteTracedException:
+    """The error that ends the sync when a job's result file cannot be had now, though a later sync may have it."""
+    return AirbyteTracedException(
+        message=f"The result file of X's analytics job {job.job_id} {why}; the sync state was not moved past its "
+        "window. Retry the sync later.",
+        failure_type=FailureType.transient_error,
+    )

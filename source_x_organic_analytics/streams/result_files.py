@@ -4,6 +4,10 @@ A job's `url` is whatever X's job list says. The connector fetches it only over 
 result files, or from a host the config points the connector at (a local emulator, over plain HTTP only on a
 loopback address); it sends no credentials, follows at most a few redirects and checks each one like the first, and
 stops reading past a size no real result file comes near. Whatever it refuses, the caller reads another way.
+
+Downloads go through a plain requests session, not the CDK's client: they need no auth, no rate-limit gate and none of
+the CDK's error mapping, and the CDK's client costs CPU on each of a backfill's hundreds of files. They are retried
+by `ResultFiles._get`, waiting as `_retry_wait` says.
 """
 
 from __future__ import annotations
@@ -19,13 +23,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from airbyte_cdk.sources.streams.http import HttpClient
-from airbyte_cdk.sources.streams.http.error_handlers import HttpStatusErrorHandler
-from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
-from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
 
 from ..config import is_loopback
-from ..errors import parse_json
+from ..errors import MAX_RETRIES, parse_json, retry_wait_seconds
 from ..http_session import EnvironmentOnceSession, NoCredentials
 
 X_RESULT_HOST = "ton.twimg.com"  # where X documents its result files (https://ton.twimg.com/advertiser-api-async-...)
@@ -37,9 +37,12 @@ CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
 LINK_GONE_STATUSES = (403, 404, 410)  # what a storage answers for an expired or withdrawn link
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+IDENTITY = {"Accept-Encoding": "identity"}
 GZIP_MAGIC = b"\x1f\x8b"
 TIMEOUT_SECONDS = (10, 300)  # connect, and each read of the body
 MAX_DOWNLOAD_SECONDS = 10 * 60  # a real file takes well under a second
+MAX_TRIES = 1 + MAX_RETRIES  # of one hop that fails for a passing reason (a 408, a 429, a 5xx, no connection)
+RETRY_BUDGET_SECONDS = 10 * 60  # from a hop's first try: no retry starts a wait that would end later
 
 
 class Unfetchable(Exception):
@@ -48,6 +51,10 @@ class Unfetchable(Exception):
 
 class LinkGone(Unfetchable):
     """The storage no longer serves the file (X's links expire): a new job gets a new one."""
+
+
+class StillFailing(Exception):
+    """The file's host kept failing for a passing reason through every try: the sync ends, to be run again later."""
 
 
 Origin = tuple[str, str, int]
@@ -84,14 +91,17 @@ def refusal(url: str, origins: frozenset[Origin]) -> str | None:
     return None
 
 
-def _no_body_handling() -> dict[Any, ErrorResolution]:
-    """The CDK's error handling, except that no 4xx but 408 and 429 fails or is retried inside the client: those are
-    handed back unread, since the CDK would log their whole body, and a link that is gone is not worth 5 retries."""
-    handed_back = ErrorResolution(response_action=ResponseAction.IGNORE, failure_type=None, error_message=None)
-    return {
-        **DEFAULT_ERROR_MAPPING,
-        **{status: handed_back for status in range(400, 500) if status not in (408, 429)},
-    }
+def _passing_failure(status: int) -> bool:
+    """An answer worth another try: a timeout, a rate limit, a server error."""
+    return status in (408, 429) or status >= 500
+
+
+def _retry_wait(failure: requests.Response | Exception, attempt: int) -> float:
+    """Seconds to wait before trying a hop again after its `attempt`-th try failed: what X asks on its answer
+    (`retry-after`, a 429's reset), through the connector's one check of X's waits (which raises WaitTooLongError
+    beyond what a sync waits); else 1, 2, 4, 8 then 16 s, the CDK's own backoff."""
+    asked = retry_wait_seconds(failure, time.time(), attempt) if isinstance(failure, requests.Response) else None
+    return float(2 ** (attempt - 1)) if asked is None else asked
 
 
 def _capped(chunks: Iterable[bytes], limit: int, what: str) -> Iterator[bytes]:
@@ -166,39 +176,55 @@ def read_body(response: requests.Response) -> bytes:
 
 
 class ResultFiles:
-    """Fetches result files through the CDK's client (its retries of 5xx and connection errors), one hop at a time."""
+    """Fetches result files through a plain requests session, one hop at a time, each hop retried by `_retry_wait`."""
 
     def __init__(self, logger: logging.Logger, origins: frozenset[Origin]):
+        self._logger = logger
         self._origins = origins
-        self._client = HttpClient(
-            name="organic_report_job_results",
-            logger=logger,
-            error_handler=HttpStatusErrorHandler(logger, error_mapping=_no_body_handling(), max_retries=5),
-            session=EnvironmentOnceSession(),
-            authenticator=NoCredentials(),  # also keeps requests from looking up ~/.netrc for the host
-        )
+        self._session = EnvironmentOnceSession()
+        self._session.auth = NoCredentials()  # also keeps requests from looking up ~/.netrc for the host
 
     def fetch(self, url: str) -> Mapping[str, Any]:
-        """The parsed file. Raises `Unfetchable` (or `LinkGone`) for a file not to be read here, and ValueError,
-        OSError or EOFError for one that came garbled and may be downloaded again."""
+        """The parsed file. Raises `Unfetchable` (or `LinkGone`) for a file not to be read here, ValueError, OSError
+        or EOFError for one that came garbled and may be downloaded again, `StillFailing` when its host kept failing,
+        and WaitTooLongError when X asks to wait longer than a sync waits."""
         for _ in range(MAX_REDIRECTS + 1):
             why = refusal(url, self._origins)
             if why is not None:
                 raise Unfetchable(f"has its result at a URL that {why}")
-            # Redirects are followed here, not by requests, so each is checked like the first and none can pick up
-            # credentials on the way (requests re-reads ~/.netrc for a redirect's host).
-            _, response = self._client.send_request(
-                "GET",
-                url,
-                headers={"Accept-Encoding": "identity"},
-                request_kwargs={"timeout": TIMEOUT_SECONDS, "stream": True, "allow_redirects": False},
-            )
-            with response:
+            with self._get(url) as response:
                 if response.status_code in REDIRECT_STATUSES and response.headers.get("Location"):
                     url = urljoin(url, response.headers["Location"])
                     continue
                 return self._parse(response)
         raise Unfetchable(f"had its result file redirected more than {MAX_REDIRECTS} times")
+
+    def _get(self, url: str) -> requests.Response:
+        """One hop's answer, its body unread, tried again while it fails for a passing reason."""
+        give_up_at = time.monotonic() + RETRY_BUDGET_SECONDS
+        for attempt in range(1, MAX_TRIES + 1):
+            try:
+                # Redirects are followed by `fetch`, not by requests, so each is checked like the first and none can
+                # pick up credentials on the way (requests re-reads ~/.netrc for a redirect's host).
+                response = self._session.get(
+                    url, headers=IDENTITY, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                failure: requests.Response | Exception = error
+                said = f"could not be reached ({type(error).__name__})"
+            else:
+                if not _passing_failure(response.status_code):
+                    return response
+                response.close()  # its body is not worth reading: the connection is not reused
+                failure, said = response, f"answered HTTP {response.status_code}"
+            if attempt == MAX_TRIES:
+                break
+            wait = _retry_wait(failure, attempt)
+            if time.monotonic() + wait > give_up_at:
+                break
+            self._logger.info(f"A result file's host {said}; trying again in {wait:g} s (try {attempt + 1}).")
+            time.sleep(wait)
+        raise StillFailing(f"its host {said} on {attempt} tries")
 
     @staticmethod
     def _parse(response: requests.Response) -> Mapping[str, Any]:
