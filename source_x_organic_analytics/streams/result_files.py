@@ -183,6 +183,14 @@ def read_body(response: Answer) -> bytes:
     return b"".join(inflated)
 
 
+def _give_back(response: Answer) -> None:
+    """Returns the answer's connection to its pool, closed first unless its body was read to the end: the rest of a
+    refused or unread body must not be read as the next answer."""
+    if not response.isclosed():
+        response.close()
+    response.release_conn()
+
+
 class ResultFiles:
     """Fetches result files through urllib3 pools shared by the worker threads, one hop at a time, each hop retried
     by `_retry_wait`. urllib3 sends no credentials of its own (no ~/.netrc, no auth)."""
@@ -209,15 +217,12 @@ class ResultFiles:
 
     @contextmanager
     def _answer(self, url: str) -> Iterator[Answer]:
-        """One hop's answer (see `_get`); its connection goes back to the pool afterwards, closed first unless its
-        body was read to the end (a refused or unread body must not be read by the next request)."""
+        """One hop's answer (see `_get`), its connection given back to the pool afterwards."""
         response = self._get(url)
         try:
             yield response
         finally:
-            if not response.isclosed():
-                response.close()
-            response.release_conn()
+            _give_back(response)
 
     def _get(self, url: str) -> Answer:
         """One hop's answer, its body unread, tried again while it fails for a passing reason."""
@@ -242,8 +247,7 @@ class ResultFiles:
             else:
                 if not _passing_failure(response.status):
                     return response
-                response.close()  # its body is not worth reading: the connection is not reused
-                response.release_conn()
+                _give_back(response)  # its body is not worth reading
                 failure, said = response, f"answered HTTP {response.status}"
             if attempt == MAX_TRIES:
                 break
