@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,9 +81,9 @@ def estimate_message(stream: str, rows: int) -> AirbyteMessage:
 def metric_readers(
     stream: OrganicReport, calendar_zone: ZoneInfo | None
 ) -> tuple[AdsSyncReader, AdsJobsReader, V2Reader]:
-    """A metrics stream's three readers over one bounded pool: at most num_workers requests in flight."""
-    config = stream.context.config
-    pool = ThreadPoolExecutor(max_workers=config.num_workers, thread_name_prefix="organic_report")
+    """A metrics stream's three readers over the sync's pool: at most num_workers requests in flight, all streams
+    together."""
+    config, pool = stream.context.config, stream.context.pool
     sync_reader = AdsSyncReader(stream.call, pool)
     origins = result_file_origins(config.api_base_url, config.x_api_base_url)
     jobs = StatsJobs(stream.call, pool, config.num_workers, stream.logger, result_origins=origins)
@@ -241,14 +240,19 @@ class OrganicReport(AccountStream):
         self._jobs_reader.plan(account_id, windows, later, lambda window: eligible_ids(timeline, window))
 
     def _plan_next_account(self, account_id: str) -> None:
-        """Plans the jobs of the account read after this one, so X runs them while this one is read. One account
-        ahead, not all: a result file must not sit waiting until it expires."""
+        """Plans the jobs of the accounts read after this one, so X runs them while this one is read: the next
+        account, and the ones after it while the plans ahead hold few jobs (`StatsJobs.wants_plans_ahead`): a result
+        file must not sit waiting until it expires."""
         readable = self.context.accounts.readable()
         position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
-        if position + 1 == len(readable) or readable[position + 1]["id"] in self._planned_ahead:
-            return
-        account = readable[position + 1]
-        self._planned_ahead.add(account["id"])
+        for account in readable[position + 1 :]:
+            if account["id"] not in self._planned_ahead:
+                self._planned_ahead.add(account["id"])
+                self._plan_ahead(account)
+            if not self._jobs_reader.wants_plans_ahead(account_id):
+                return
+
+    def _plan_ahead(self, account: Mapping[str, Any]) -> None:
         try:
             schedule = self._schedule(account)
             if schedule is None or not schedule.use_jobs or self._use_v2:
