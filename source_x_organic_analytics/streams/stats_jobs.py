@@ -150,9 +150,9 @@ class StatsJobs:
 
     def _start_polls(self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs]) -> list[float]:
         """Starts the polls that are due; returns the seconds until the next poll or creation falls due."""
-        # Polls wait while the pool has two rounds of other work (creations, and the downloads of every finished job
-        # known, whatever its window): they would find jobs to start before there are workers for them.
-        backlog = sum(p.creations_in_flight() + p.downloads_known() for p in plans)
+        # Polls wait while the pool has two rounds of other work: they would find jobs to start before there are
+        # workers for them.
+        backlog = sum(p.creations_in_flight() for p in plans) + plan.downloads_pending(key)
         due = {each: each.poll_due_in() for each in plans} if backlog < 2 * self.parallel else {}
         for each, due_in in due.items():
             if due_in is not None and due_in <= 0:
@@ -225,10 +225,6 @@ class AccountJobs:
     def downloads_pending(self, key: Hashable) -> int:
         """The window's downloads not handed back yet, and its finished jobs still to download."""
         return self._downloads_of(key) + len(self._finished[key])
-
-    def downloads_known(self) -> int:
-        """Downloads not handed back yet, and the finished jobs still to download, of every window."""
-        return len(self._downloading) + sum(map(len, self._finished.values()))
 
     def downloads_in_flight(self) -> int:
         return sum(not future.done() for _, future in self._downloading)
