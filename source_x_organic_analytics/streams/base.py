@@ -6,6 +6,7 @@ import threading
 from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -44,9 +45,12 @@ MAX_PAGES_WITHOUT_NEW_IDS = 3
 # beyond any real account, and over an hour of X's 2,000 account reads per 15 minutes.
 MAX_PAGES_PER_SLICE = 10_000
 # Accounts whose first page is requested while the account before them is read: with the default 3 workers, the
-# account being read and the next two are in flight together; more would only hold more pages (up to 1,000 objects
-# each) until their turn.
+# account being read and the next two are in flight together.
 READ_AHEAD_ACCOUNTS = 2
+# At most this many objects in pages requested ahead, each page counted as large as the largest the stream has
+# received: pages parsed at once, and held until their turn, must not grow memory with the accounts' size (a page of
+# 1,000 tweets takes about 5 MB parsed).
+READ_AHEAD_OBJECTS = 400
 
 
 class PaginationLoopError(AirbyteTracedException):
@@ -133,6 +137,7 @@ class XAdsStream(HttpStream, ABC):
         # First pages requested ahead of their slice's read (`read_ahead`), by slice.
         self._first_pages: dict[tuple[Any, ...], Future[requests.Response]] = {}
         self._ahead: list[Mapping[str, Any]] = []  # slices wanted ahead, not requested yet
+        self._largest_page = 0  # objects in the largest page received
         # Set once X has answered a page of this stream (not refused it): pages of other slices may then be read ahead.
         self._answered = threading.Event()
         super().__init__(authenticator=context.authenticator)
@@ -262,8 +267,15 @@ class XAdsStream(HttpStream, ABC):
         self._ahead = [s for s in slices if self._slice_key(s) not in self._first_pages]
         self._send_ahead()
 
+    def _may_read_ahead(self, pages: int) -> bool:
+        """Whether `pages` more pages may be requested ahead of their turn: until X has answered a page of this
+        stream, only a first one; then while they stay within READ_AHEAD_OBJECTS."""
+        if not self._answered.is_set():
+            return not self._first_pages
+        return (len(self._first_pages) + pages) * self._largest_page <= READ_AHEAD_OBJECTS
+
     def _send_ahead(self) -> None:
-        while self._ahead and (self._answered.is_set() or not self._first_pages):
+        while self._ahead and self._may_read_ahead(1):
             stream_slice = self._ahead.pop(0)
             self._first_pages[self._slice_key(stream_slice)] = self.context.pool.submit(self._page, stream_slice, None)
 
@@ -282,38 +294,40 @@ class XAdsStream(HttpStream, ABC):
 
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """Every record of one slice, paging to the end (HttpStream's own paging loop is private API). Pages follow
-        one another (each asks for the cursor of the one before), but the next page is fetched while this one's
-        records are emitted."""
+        one another (each asks for the cursor of the one before); small ones are fetched while the one before is
+        emitted."""
         guard = PageGuard(stream_slice.get("account_id"), urlsplit(self._page_url(stream_slice)).path, self.page_size)
         key = self._slice_key(stream_slice)
         self._ahead = [s for s in self._ahead if self._slice_key(s) != key]
-        page: Future[requests.Response] | None = self._first_pages.pop(key, None)
-        if page is None:
-            page = self.context.pool.submit(self._page, stream_slice, None)
-        while page is not None:
-            response = page.result()
-            self._send_ahead()  # X has answered: the slices wanted ahead may go
+        first = self._first_pages.pop(key, None)
+        next_page = first.result if first is not None else partial(self._page, stream_slice, None)
+        while next_page is not None:
+            response = next_page()
             records = list(self.parse_response(response, guard, stream_slice=stream_slice, stream_state={}))
-            page = self._next_page(response, guard, stream_slice)
+            self._largest_page = max(self._largest_page, len(records))
+            self._send_ahead()  # X has answered: the slices wanted ahead may go
+            next_page = self._next_page(response, guard, stream_slice)
             yield from records
 
     def _next_page(
         self, response: requests.Response, guard: PageGuard, stream_slice: Mapping[str, Any]
-    ) -> Future[requests.Response] | None:
-        """The next page's request in flight; None after the last page. A cursor that cannot be followed fails the
-        next page, raised once this page's records are emitted, as when the pages were read one by one."""
+    ) -> Callable[[], requests.Response] | None:
+        """What gives the next page: its request in flight while this page's records are emitted when pages are
+        small, else sent when asked; None after the last page. A cursor that cannot be followed fails the next page,
+        raised once this page's records are emitted, as when the pages were read one by one."""
         try:
             token = self.next_page_token(response, guard)
         except Exception as stop:
-            return failed(stop)
-        return None if token is None else self.context.pool.submit(self._page, stream_slice, token)
+            return partial(reraise, stop)
+        if token is None:
+            return None
+        if self._may_read_ahead(1):
+            return self.context.pool.submit(self._page, stream_slice, token).result
+        return partial(self._page, stream_slice, token)
 
 
-def failed(error: BaseException) -> Future[Any]:
-    """A future that holds `error`: raised by whoever takes its result."""
-    future: Future[Any] = Future()
-    future.set_exception(error)
-    return future
+def reraise(error: BaseException) -> Any:
+    raise error
 
 
 class AccountStream(XAdsStream, ABC):
