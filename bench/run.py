@@ -1,6 +1,6 @@
 """Performance benchmark: the real connector (console script, in a subprocess) against the local X Ads API emulator.
 
-    python -m bench.run --scale small|medium|year [--latency-ms 100] [--workers 3] [--accounts N] [--json out.json]
+    python -m bench.run --scale small|medium|year|daily [--latency-ms 100] [--workers 3] [--json out.json]
 
 What it runs, for one scale (accounts x organic tweets per account x days of history, all four streams):
 
@@ -13,21 +13,27 @@ What it runs, for one scale (accounts x organic tweets per account x days of his
 3. the CDK floor (bench/floor_source.py): a trivial CDK source through the same `launch` path, emitting as many
    records per stream, copies of real records of that stream (a uniform sample of the run), no HTTP; as many runs,
    the least CPU;
-4. `spec` of both, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
+3b. the HTTP floor (bench/http_floor.py): the CDK floor that also sends, one at a time through the CDK's
+   `HttpClient`, the requests of the first zero-latency sync (same methods, paths and query parameters; API requests
+   signed by the connector's OAuth 1.0a authenticator, result files without credentials) and parses their answers,
+   the very bodies the emulator gave the connector (kept with `EmulatorServer.keep_responses`, served again by
+   bench/replay.py from this process, so the serving is not counted); it must emit the connector's records and ask
+   for every recorded answer once; as many runs, the least CPU;
+4. `spec` of all three, as the start-up cost (interpreter, imports) subtracted to get the per-record cost;
 5. the same sync with a tenth of the tweets, zero latency: peak RSS at two scales ten times apart.
 
 The emulator (integration_tests/x_emulator) runs in this process, on its own threads: the connector's CPU is measured
-on the child process only, so the emulator's work (OAuth checks, metric sums, gzip) is never counted. Rate limits are
-lifted for the timed runs (a 15-minute window would stall them); instead the requests of the run are counted per
-rate-limit family and bucket against the emulator's default limits, which says how many 15-minute windows the sync
-needs. `--rate-window-seconds S` keeps the emulator's default limits with S-second windows, to watch the connector
-wait for real.
+on the child process only, so the emulator's work (OAuth checks, metric sums, gzip) is never counted. The emulator
+announces and enforces X's rate limits (its defaults, 15-minute windows), so the connector plans by them and a sync that
+overran one would wait for real; the requests of the run are also counted per rate-limit family and bucket, which says
+how many 15-minute windows the sync needs. `--rate-window-seconds S` shortens the windows, to watch the connector wait.
 
 Definitions:
 - minimum requests: account reads 1 per account (the bench configures `account_ids`, which are read by id, never
   listed); timelines ceil(organic tweets / 1000) per account (at least 1); scheduled tweets
   ceil(visible ones / 200) per account (at least 1); stats: per window the connector must read (90-day job windows
-  for a range longer than 7 days, else 7-day synchronous ones; a time-zone switch day starts a new window),
+  or 7-day synchronous ones, per account by the connector's rule in stats_budget.py, within X's documented 250
+  synchronous requests; a time-zone switch day starts a new window),
   ceil(organic tweets created before the window's end / 20) job creations (or synchronous requests), and as many
   result downloads; job polls: ceil(jobs / 100) per account (X keeps at most 100 jobs processing per account and one
   poll covers up to 200 job ids) -- reported, no target.
@@ -60,10 +66,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.cpu_split import ENV as CPU_SPLIT_ENV
+from bench.replay import Recording, ReplayServer
 from integration_tests import e2e_support as e2e
 from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset
 from integration_tests.x_emulator.ratelimit import FAMILIES
 from integration_tests.x_emulator.server import _route  # the emulator's own routing table: endpoint and family
+from source_x_organic_analytics.stats_budget import (
+    DOCUMENTED_SYNC_LIMIT,
+    SYNC_RESERVE,
+    EndpointCosts,
+    choose_endpoints,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -74,7 +87,6 @@ TIMELINE_PAGE = 1000  # the connector's page size for tweets (the endpoint's max
 SCHEDULED_PAGE = 200
 MAX_PROCESSING_JOBS = 100  # per ads account (X reference)
 RATE_WINDOW_MINUTES = 15
-NO_LIMITS = {family: 10**9 for family in FAMILIES}
 # What /work/shared/x-api-reference.md documents per 15 minutes (None: not documented there).
 REFERENCE_LIMITS: dict[str, int | None] = {
     "accounts_list": 5,
@@ -99,19 +111,27 @@ ENDPOINTS = {
 NO_TARGET = {"job polls"}  # reported next to their minimum, without a target
 MIN_NET_CPU_S = 1.0  # two runs of the same ~19k-record sync differed by 0.6 s of CPU
 TARGETS = {"requests": 1.05, "wall_vs_bound": 1.5, "cpu_vs_floor": 2.0, "rss_tenfold": 1.2, "rate_windows": 1}
+CPU_VS_HTTP_FLOOR = 1.3  # the connector's net CPU per record against the HTTP floor's (bench/http_floor.py)
 
 
 @dataclass(frozen=True)
 class Scale:
     accounts: int
     tweets: int  # organic published tweets per account (build_dataset's tweets_per_account)
-    days: int  # history read: start_date = today - days + 1, and tweets spread over as many days
+    days: int  # history: tweets spread over as many days
+    read_days: int | None = None  # days read: start_date = today - read_days + 1 (default: the whole history)
+
+    @property
+    def days_read(self) -> int:
+        return self.read_days or self.days
 
 
 SCALES = {
     "small": Scale(accounts=2, tweets=100, days=30),
     "medium": Scale(accounts=3, tweets=200, days=365),
     "year": Scale(accounts=3, tweets=2000, days=365),
+    # The sync users run every day on the year's accounts: the last 4 days (a day and a look-back of 3).
+    "daily": Scale(accounts=3, tweets=2000, days=365, read_days=4),
 }
 
 
@@ -247,7 +267,14 @@ def selected_accounts(ds: Dataset, n: int) -> list[str]:
 
 
 def minimum_requests(
-    ds: Dataset, account_ids: list[str], start: dt.date, end: dt.date, streams: set[str], now: dt.datetime
+    ds: Dataset,
+    account_ids: list[str],
+    start: dt.date,
+    end: dt.date,
+    streams: set[str],
+    now: dt.datetime,
+    workers: int = 3,
+    stats_endpoint: str = "auto",
 ) -> tuple[Counter, dict[str, int]]:
     """(endpoint -> minimum requests, account -> jobs) for this workload, computed from the dataset alone."""
     minimum: Counter = Counter()
@@ -262,18 +289,39 @@ def minimum_requests(
         if "scheduled_tweets" in streams:
             visible = [s for s in ds.scheduled[account_id] if s.scheduled_status != "DELETED"]
             minimum["scheduled tweets"] += max(1, math.ceil(len(visible) / SCHEDULED_PAGE))
-        # The connector's last day is end_date capped at the account's local today (real clock).
-        last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
-        if start > last:
+    # The metrics streams read every account's report in turn, then every account's hourly report; each account's
+    # endpoint is the connector's rule (stats_budget.py) applied to its requests either way, within X's documented
+    # synchronous budget shared by all of them.
+    plans: list[tuple[str, EndpointCosts]] = []
+    for stream in ("organic_report", "organic_report_hourly"):
+        if stream not in streams:
             continue
-        if "organic_report" in streams:
-            per_window = list(e2e.stats_request_budget(ds, account_id, start, last, now).values())
-            use_jobs = e2e.window_days(start, last) == e2e.JOB_WINDOW_DAYS
-            _add_stats(minimum, jobs_per_account, account_id, sum(per_window), use_jobs)
-        if "organic_report_hourly" in streams:
-            hourly, use_jobs = e2e.hourly_request_budget(ds, account_id, start, last, now)
-            _add_stats(minimum, jobs_per_account, account_id, sum(hourly.values()), use_jobs)
+        for account_id in account_ids:
+            account = ds.account(account_id)
+            assert account is not None
+            # The connector's last day is end_date capped at the account's local today (real clock).
+            last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
+            if start <= last:
+                plans.append((account_id, _costs(ds, account_id, start, last, now, stream)))
+    left = DOCUMENTED_SYNC_LIMIT - SYNC_RESERVE
+    choices = choose_endpoints([costs for _, costs in plans], left, DOCUMENTED_SYNC_LIMIT, workers)
+    if stats_endpoint != "auto":
+        choices = [stats_endpoint == "jobs"] * len(plans)
+    for (account_id, costs), jobs in zip(plans, choices, strict=True):
+        requests = costs.job_requests if jobs else costs.sync_requests
+        _add_stats(minimum, jobs_per_account, account_id, requests, jobs)
     return minimum, jobs_per_account
+
+
+def _costs(ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime, stream: str) -> EndpointCosts:
+    """An account's requests of one metrics stream, window by window, read synchronously and through jobs."""
+    if stream == "organic_report":
+        sync = e2e.stats_request_budget(ds, account_id, first, last, now, e2e.WINDOW_DAYS)
+        jobs = e2e.stats_request_budget(ds, account_id, first, last, now, e2e.JOB_WINDOW_DAYS)
+    else:
+        sync, _ = e2e.hourly_request_budget(ds, account_id, first, last, now, jobs=False)
+        jobs, _ = e2e.hourly_request_budget(ds, account_id, first, last, now, jobs=True)
+    return EndpointCosts(tuple(sync.values()), tuple(jobs.values()))
 
 
 def _add_stats(minimum: Counter, jobs_per_account: dict[str, int], account_id: str, requests: int, jobs: bool) -> None:
@@ -343,6 +391,7 @@ class Sync:
     requests: list[Any]
     early_retries: int
     cpu_split: dict[str, Any] | None = None  # bench/cpu_split.py's figures, for runs made through it
+    recording: Recording | None = None  # the emulator's answers, for runs that kept them (the HTTP floor's replay)
 
 
 def run_sync(
@@ -357,20 +406,26 @@ def run_sync(
     latency_ms: float,
     enforce_window: float | None = None,
     cpu_split: bool = False,
+    keep_responses: bool = False,
 ) -> Sync:
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    limits = None if enforce_window else NO_LIMITS
+    # X's budgets, announced as X does: the connector plans by them, and a sync that overran one would wait for real.
     emu = EmulatorServer(
         ds,
         latency_ms=latency_ms,
-        rate_limits=limits,
-        rate_window_seconds=enforce_window or 900,
+        rate_window_seconds=enforce_window or RATE_WINDOW_MINUTES * 60,
         job_seconds=args.job_seconds,
     )
+    emu.keep_responses = keep_responses
     with emu:
         config = emu.oauth1_config(
-            start_date=start, end_date=end, account_ids=account_ids, num_workers=args.workers, lookback_window_days=3
+            start_date=start,
+            end_date=end,
+            account_ids=account_ids,
+            num_workers=args.workers,
+            lookback_window_days=3,
+            stats_endpoint=args.stats_endpoint,
         )
         (run_dir / "config.json").write_text(json.dumps(config))
         (run_dir / "catalog.json").write_text(json.dumps(e2e.catalog(streams)))
@@ -385,20 +440,29 @@ def run_sync(
             measured = measure([e2e.cli_path(), *read], run_dir, "connector", args.timeout)
         requests = emu.requests.snapshot()
         early = emu.early_retries
+    recording = Recording(emu.kept_responses, config["credentials"]) if keep_responses else None
     output = scan_output(measured.stdout)
     if measured.returncode != 0 or output.errors:
         tail = measured.stderr.read_text(errors="replace")[-2000:]
         errors = json.dumps(output.errors, indent=1)[:2000]
         raise SystemExit(f"{name}: the connector failed (rc={measured.returncode})\n{errors}\n{tail}")
-    return Sync(measured, output, requests, early, json.loads(split_file.read_text()) if cpu_split else None)
+    split = json.loads(split_file.read_text()) if cpu_split else None
+    return Sync(measured, output, requests, early, split, recording)
 
 
 def run_floor(
-    counts: Counter, templates: dict[str, list[dict[str, Any]]], workdir: Path, name: str, timeout: float
+    counts: Counter,
+    templates: dict[str, list[dict[str, Any]]],
+    workdir: Path,
+    name: str,
+    timeout: float,
+    module: str = "bench.floor_source",
+    extra_config: Mapping[str, Any] | None = None,
 ) -> Measured:
+    """One run of a floor source (`module`: the CDK floor, or the HTTP floor with its `extra_config`)."""
     run_dir = workdir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = {"streams": {s: {"templates": templates[s], "count": counts[s]} for s in counts}}
+    config = {"streams": {s: {"templates": templates[s], "count": counts[s]} for s in counts}, **(extra_config or {})}
     catalog = {
         "streams": [
             {
@@ -412,11 +476,81 @@ def run_floor(
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "catalog.json").write_text(json.dumps(catalog))
     env = with_root_on_path(os.environ)
-    argv = [sys.executable, "-m", "bench.floor_source", "read", "--config", "config.json", "--catalog", "catalog.json"]
+    argv = [sys.executable, "-m", module, "read", "--config", "config.json", "--catalog", "catalog.json"]
     measured = measure(argv, run_dir, name, timeout, env)
     if measured.returncode != 0:
-        raise SystemExit(f"floor source failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
+        raise SystemExit(f"{module} failed: {measured.stderr.read_text(errors='replace')[-2000:]}")
     return measured
+
+
+def least_cpu_output(runs: list[Measured], records: Mapping[str, int], what: str) -> Output:
+    """The output of the run of least CPU, once every run is checked to emit `records`, the connector's: not only the
+    one whose CPU counts."""
+    outputs = [scan_output(measured.stdout) for measured in runs]
+    for emitted in outputs:
+        if dict(emitted.records) != records:
+            raise SystemExit(f"{what} emitted {dict(emitted.records)}, expected {records}")
+    return min(zip(runs, outputs, strict=True), key=lambda pair: pair[0].cpu_s)[1]
+
+
+def floor_figures(
+    prefix: str, runs: list[Measured], startup: Measured, cpu: Mapping[str, Any]
+) -> tuple[dict[str, Any], float | None, float | None]:
+    """A floor's figures (keys `<prefix>_...`) from its run of least CPU, and the connector's ratios to it per record,
+    net of start-up and gross. The net ratio is None below MIN_NET_CPU_S of work past start-up, where it would be the
+    difference of two ~1 s start-ups: noise."""
+    floor = min(runs, key=lambda measured: measured.cpu_s)
+    records = cpu["records"]
+    net_s = floor.cpu_s - startup.cpu_s
+    figures = {
+        f"{prefix}_s": floor.cpu_s,
+        f"{prefix}_runs_s": [measured.cpu_s for measured in runs],
+        f"{prefix}_startup_s": startup.cpu_s,
+        f"{prefix}_per_10k_s": per_10k(floor.cpu_s, records),
+        f"{prefix}_net_per_10k_s": per_10k(net_s, records),
+        f"{prefix}_peak_rss_mb": max(measured.maxrss_mb for measured in runs),
+    }
+    net = cpu["connector_net_per_10k_s"] / figures[f"{prefix}_net_per_10k_s"] if net_s >= MIN_NET_CPU_S else None
+    gross_floor = figures[f"{prefix}_per_10k_s"]
+    return figures, net, cpu["connector_per_10k_s"] / gross_floor if gross_floor else None
+
+
+def http_floor(
+    recording: Recording | None,
+    counts: Counter,
+    templates: dict[str, list[dict[str, Any]]],
+    workdir: Path,
+    args: argparse.Namespace,
+    cpu: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The HTTP floor (bench/http_floor.py) replaying `recording`, a zero-latency sync's answers, `--cpu-runs`
+    times: its figures (`http_floor_...`), its ratios, and how many requests it sent (every run must ask for each
+    recorded answer exactly once, and emit the connector's records)."""
+    if recording is None:
+        raise SystemExit("the HTTP floor needs a zero-latency sync whose answers were kept")
+    failures = recording.failures()
+    if failures:
+        raise SystemExit(f"the sync to replay had answers that were not 2xx: {failures[:5]}")
+    env = with_root_on_path(os.environ)
+    startup = run_spec([sys.executable, "-m", "bench.http_floor", "spec"], workdir, "http_floor_spec", env)
+    runs = []
+    for run in range(1, args.cpu_runs + 1):
+        with ReplayServer(recording) as server:
+            extra = {"credentials": recording.credentials, "requests": server.requests()}
+            runs.append(
+                run_floor(counts, templates, workdir, f"http_floor{run}", args.timeout, "bench.http_floor", extra)
+            )
+            missed = server.missed()
+        if missed:
+            raise SystemExit(missed)
+    least_cpu_output(runs, dict(counts), "HTTP floor")
+    figures, ratio, ratio_gross = floor_figures("http_floor", runs, startup, cpu)
+    return {
+        **figures,
+        "http_floor_requests": len(recording.responses),
+        "http_floor_ratio": ratio,
+        "http_floor_ratio_gross": ratio_gross,
+    }
 
 
 def with_root_on_path(environ: Mapping[str, str]) -> dict[str, str]:
@@ -460,14 +594,17 @@ def target(value: float | None, limit: float, unit: str = "x") -> dict[str, Any]
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     base = SCALES[args.scale]
     scale = Scale(
-        accounts=args.accounts or base.accounts, tweets=args.tweets or base.tweets, days=args.days or base.days
+        accounts=args.accounts or base.accounts,
+        tweets=args.tweets or base.tweets,
+        days=args.days or base.days,
+        read_days=args.read_days or base.read_days,
     )
     streams = [s.strip() for s in args.streams.split(",") if s.strip()]
     unknown = set(streams) - set(KNOWN_STREAMS)
     if unknown:
         raise SystemExit(f"unknown streams {sorted(unknown)}; known: {', '.join(KNOWN_STREAMS)}")
     today = dt.datetime.now(UTC).date()
-    start, end = today - dt.timedelta(days=scale.days - 1), today
+    start, end = today - dt.timedelta(days=scale.days_read - 1), today
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="x-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say = (lambda *_: None) if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
@@ -478,7 +615,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         say(f"dataset built in {time.perf_counter() - started:.1f} s; workdir {workdir}")
         account_ids = selected_accounts(ds, scale.accounts)
         now = dt.datetime.now(UTC)
-        minimum, jobs_per_account = minimum_requests(ds, account_ids, start, end, set(streams), now)
+        minimum, jobs_per_account = minimum_requests(
+            ds, account_ids, start, end, set(streams), now, args.workers, args.stats_endpoint
+        )
 
         timed: Sync | None = None
         if args.latency_ms > 0 or args.rate_window_seconds:
@@ -492,7 +631,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         zeros = []
         for run in range(1, args.cpu_runs + 1):
             say(f"sync with zero latency (CPU, RSS), run {run}/{args.cpu_runs} ...")
-            zeros.append(run_sync(ds, account_ids, start, end, streams, workdir, f"zero{run}", args, 0, cpu_split=True))
+            # The first run's answers are kept: the HTTP floor replays them.
+            keep = run == 1 and not args.no_floor
+            zeros.append(
+                run_sync(
+                    ds,
+                    account_ids,
+                    start,
+                    end,
+                    streams,
+                    workdir,
+                    f"zero{run}",
+                    args,
+                    0,
+                    cpu_split=True,
+                    keep_responses=keep,
+                )
+            )
             say(f"  {zeros[-1].measured.wall_s:.1f} s, CPU {zeros[-1].measured.cpu_s:.2f} s")
         if any(z.output.records != zeros[0].output.records for z in zeros):
             raise SystemExit(f"zero-latency runs emitted different records: {[dict(z.output.records) for z in zeros]}")
@@ -545,27 +700,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 run_floor(zero.output.records, templates, workdir, f"floor{run}", args.timeout)
                 for run in range(1, args.cpu_runs + 1)
             ]
-            # Every run must emit the same records as the connector, not only the one whose CPU counts.
-            outputs = [scan_output(measured.stdout) for measured in floors]
-            for emitted in outputs:
-                if dict(emitted.records) != records:
-                    raise SystemExit(f"floor emitted {dict(emitted.records)}, expected {records}")
-            floor, floor_out = min(zip(floors, outputs, strict=True), key=lambda pair: pair[0].cpu_s)
-            cpu.update(
-                floor_s=floor.cpu_s,
-                floor_runs_s=[f.cpu_s for f in floors],
-                floor_startup_s=floor_spec.cpu_s,
-                floor_per_10k_s=per_10k(floor.cpu_s, total_records),
-                floor_net_per_10k_s=per_10k(floor.cpu_s - floor_spec.cpu_s, total_records),
-                floor_record_bytes={s: round(floor_out.avg_bytes(s)) for s in floor_out.records},
-                floor_peak_rss_mb=max(f.maxrss_mb for f in floors),
-            )
-            # Below MIN_NET_CPU_S of work past start-up, the difference of two ~1 s start-ups is noise.
-            reliable = floor.cpu_s - floor_spec.cpu_s >= MIN_NET_CPU_S
-            cpu["ratio"] = cpu["connector_net_per_10k_s"] / cpu["floor_net_per_10k_s"] if reliable else None
-            if not reliable:
+            floor_out = least_cpu_output(floors, records, "floor")
+            figures, cpu["ratio"], cpu["ratio_gross"] = floor_figures("floor", floors, floor_spec, cpu)
+            cpu.update(figures, floor_record_bytes={s: round(floor_out.avg_bytes(s)) for s in floor_out.records})
+            if cpu["ratio"] is None:
                 cpu["note"] = f"the floor's CPU past start-up is under {MIN_NET_CPU_S} s: too few records to compare"
-            cpu["ratio_gross"] = cpu["connector_per_10k_s"] / cpu["floor_per_10k_s"] if cpu["floor_per_10k_s"] else None
+            say("HTTP floor ...")
+            cpu.update(http_floor(zeros[0].recording, zero.output.records, templates, workdir, args, cpu))
         cpu["split"] = cpu_split_figures(zero.cpu_split, cpu.get("floor_s", 0) - cpu.get("floor_startup_s", 0))
 
         peak_rss = max(z.measured.maxrss_mb for z in zeros)
@@ -618,6 +759,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "worst_endpoint_within_5pct": target(worst_endpoint, TARGETS["requests"]),
             "wall_within_1.5x_bound": target(result["wall"]["ratio"], TARGETS["wall_vs_bound"]),
             "cpu_within_2x_floor": target(cpu.get("ratio"), TARGETS["cpu_vs_floor"]),
+            "cpu_within_1.3x_http_floor": target(cpu.get("http_floor_ratio"), CPU_VS_HTTP_FLOOR),
             "rss_within_20pct_tenfold": target(rss.get("ratio"), TARGETS["rss_tenfold"]),
             "one_rate_window": target(windows["windows"], TARGETS["rate_windows"], " window"),
         }
@@ -691,6 +833,16 @@ def report(r: dict[str, Any]) -> str:
             f"{_verdict(t['cpu_within_2x_floor'])}"
         )
         lines.append(f"             floor: least of {_runs(cpu['floor_runs_s'])}")
+        lines.append(
+            f"             HTTP floor {cpu['http_floor_s']:.2f} s (startup {cpu['http_floor_startup_s']:.2f}): "
+            f"{_n(cpu['http_floor_net_per_10k_s'], 3)} s/10k net, {_n(cpu['http_floor_per_10k_s'], 3)} s/10k gross; "
+            f"ratio {_n(cpu['http_floor_ratio'])} net ({_n(cpu['http_floor_ratio_gross'])} gross)  "
+            f"target <= {CPU_VS_HTTP_FLOOR:g}: {_verdict(t['cpu_within_1.3x_http_floor'])}"
+        )
+        lines.append(
+            f"             HTTP floor: {cpu['http_floor_requests']:,} requests replayed; "
+            f"least of {_runs(cpu['http_floor_runs_s'])}"
+        )
         if cpu.get("note"):
             lines.append(f"             ({cpu['note']}; use --scale year)")
     split = cpu.get("split")
@@ -734,10 +886,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, help="first N readable emulator accounts (default: the scale's)")
     parser.add_argument("--tweets", type=int, help="organic tweets per account (default: the scale's)")
     parser.add_argument("--days", type=int, help="days of history (default: the scale's)")
+    parser.add_argument("--read-days", type=int, help="days read, the last of the history (default: the scale's)")
     parser.add_argument(
         "--streams",
         default=",".join(STREAMS),
         help="comma list (default: all four; organic_report_hourly too on request)",
+    )
+    parser.add_argument(
+        "--stats-endpoint",
+        choices=("auto", "jobs", "synchronous"),
+        default="auto",
+        help="the connector's stats_endpoint (default auto: chosen per account)",
     )
     parser.add_argument("--job-seconds", type=float, default=1.0, help="emulated job processing time (default 1)")
     parser.add_argument(
@@ -749,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-runs", type=int, default=3, help="zero-latency syncs and floor runs; the least CPU counts (default 3)"
     )
-    parser.add_argument("--no-floor", action="store_true", help="skip the CDK floor run")
+    parser.add_argument("--no-floor", action="store_true", help="skip the CDK floor and HTTP floor runs")
     parser.add_argument("--no-rss-pair", action="store_true", help="skip the sync at a tenth of the tweets")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workdir", help="keep configs and outputs here (default: a temporary directory)")

@@ -267,12 +267,16 @@ def window_days(first: dt.date, last: dt.date) -> int:
     return JOB_WINDOW_DAYS if (last - first).days + 1 > WINDOW_DAYS else WINDOW_DAYS
 
 
-def expected_windows(first: dt.date, last: dt.date, breaks: Iterable[dt.date] = ()) -> list[tuple[dt.date, dt.date]]:
-    """Consecutive runs of at most 7 days; a time-zone switch day always starts a new run."""
+def expected_windows(
+    first: dt.date, last: dt.date, breaks: Iterable[dt.date] = (), size: int | None = None
+) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive runs of at most `size` days (by default 7, or 90 for a range read with jobs by the tests that pin
+    `stats_endpoint: jobs`); a time-zone switch day always starts a new run."""
     cuts = sorted(b for b in breaks if first < b <= last)
+    size = size or window_days(first, last)
     out, start = [], first
     while start <= last:
-        end = min(last, start + dt.timedelta(days=window_days(first, last) - 1))
+        end = min(last, start + dt.timedelta(days=size - 1))
         end = min([end] + [c - dt.timedelta(days=1) for c in cuts if start < c <= end])
         out.append((start, end))
         start = end + dt.timedelta(days=1)
@@ -284,14 +288,14 @@ def eligible_tweet_ids(ds: Dataset, account_id: str, window_end: dt.datetime) ->
 
 
 def stats_request_budget(
-    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime
+    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime, size: int | None = None
 ) -> dict[tuple[str, str], int]:
     """(start_time, end_time) of each window the connector must request → its number of stats requests."""
     account = ds.account(account_id)
     assert account is not None
     switch_day = account.timezone_switch_at.astimezone(ZoneInfo(account.timezone)).date()
     budget = {}
-    for w_first, w_last in expected_windows(first, last, [switch_day]):
+    for w_first, w_last in expected_windows(first, last, [switch_day], size):
         start = day_start_utc(w_first, account.timezone, now)
         end = day_start_utc(w_last + dt.timedelta(days=1), account.timezone, now)
         n = len(eligible_tweet_ids(ds, account_id, end))
@@ -300,16 +304,16 @@ def stats_request_budget(
 
 
 def hourly_request_budget(
-    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime
+    ds: Dataset, account_id: str, first: dt.date, last: dt.date, now: dt.datetime, jobs: bool | None = None
 ) -> tuple[dict[tuple[str, str], int], bool]:
     """organic_report_hourly's windows (from X's local midnight of `first` to the end of `last` or the last complete
-    hour at `now`) → their stats requests (or job creations), and whether they are jobs: 45-day job windows for a range
-    longer than 7 days, else one synchronous window."""
+    hour at `now`) → their stats requests (or job creations), and whether they are jobs: 45-day job windows (by
+    default for a range longer than 7 days), else synchronous windows of 7 days."""
     account = ds.account(account_id)
     assert account is not None
     start = day_start_utc(first, account.timezone, now)
     end = min(day_start_utc(last + dt.timedelta(days=1), account.timezone, now), now.replace(minute=0, second=0))
-    jobs = end - start > dt.timedelta(days=WINDOW_DAYS)
+    jobs = end - start > dt.timedelta(days=WINDOW_DAYS) if jobs is None else jobs
     size = dt.timedelta(days=HOURLY_JOB_WINDOW_DAYS if jobs else WINDOW_DAYS)
     budget = {}
     while start < end:

@@ -24,7 +24,7 @@ NOW = e2e.current_hour()
 EARLIER = NOW - dt.timedelta(hours=1)
 TODAY = NOW.date()
 END = TODAY - dt.timedelta(days=3)
-START = END - dt.timedelta(days=9)  # 10 days: read with jobs, in one window
+START = END - dt.timedelta(days=9)  # 10 days: read with jobs (`stats_endpoint: jobs`), in one window
 HOSTILE_JOB = 2  # the second job X creates; the first stays honest, so "another job's file" exists
 SYNC_TIMEOUT_SECONDS = 90  # a spinning or endlessly waiting sync fails here instead of hanging the run
 PARALLEL_SYNCS = 4
@@ -64,7 +64,9 @@ def hostile_sync(workdir: Path, ds, kind: str) -> Outcome:
     with EmulatorServer(ds, now=EARLIER) as elsewhere, EmulatorServer(ds, now=EARLIER) as emu:
         emu.jobs.hostile = {HOSTILE_JOB: kind}
         emu.jobs.foreign_url = f"{elsewhere.base_url}/_jobs/{{id}}.json.gz"
-        config = e2e.config_for(emu, "oauth1.0a", start_date=START, end_date=END, account_ids=[account_id])
+        config = e2e.config_for(
+            emu, "oauth1.0a", start_date=START, end_date=END, account_ids=[account_id], stats_endpoint="jobs"
+        )
         run = e2e.run_cli(workdir, "read", config, e2e.catalog(["organic_report"]), timeout=SYNC_TIMEOUT_SECONDS)
         return Outcome(run, emu.requests.snapshot(), elsewhere.requests.snapshot())
 

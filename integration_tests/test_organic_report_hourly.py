@@ -55,7 +55,9 @@ def last_hour_read(ds, account_id: str, end: dt.date) -> dt.datetime:
 def test_an_ads_api_sync_equals_the_truth_in_whole_hour_windows(ds, days, jobs, tmp_path):
     start = TODAY - dt.timedelta(days=days)
     with EmulatorServer(ds, now=NOW) as emu:
-        run = e2e.run_cli(tmp_path, "read", emu.oauth1_config(start_date=start, end_date=TODAY), e2e.catalog([HOURLY]))
+        endpoint = "jobs" if jobs else "auto"  # auto reads a few days synchronously
+        config = emu.oauth1_config(start_date=start, end_date=TODAY, stats_endpoint=endpoint)
+        run = e2e.run_cli(tmp_path, "read", config, e2e.catalog([HOURLY]))
         windows = stats_windows(emu)
         created_jobs = [r for r in emu.requests if r.method == "POST" and r.path.startswith(e2e.JOBS_PATH_PREFIX)]
     assert run.returncode == 0, run.describe()
@@ -144,7 +146,7 @@ def test_an_hourly_job_window_x_refuses_is_read_in_halves_and_loses_nothing(ds, 
     account = ds.readable_accounts()[0]
     start = TODAY - dt.timedelta(days=50)
     with e2e.RefusingEmulator(ds, now=NOW, answer=refuse_long_jobs) as emu:
-        config = emu.oauth1_config(start_date=start, end_date=TODAY, account_ids=[account.id])
+        config = emu.oauth1_config(start_date=start, end_date=TODAY, account_ids=[account.id], stats_endpoint="jobs")
         run = e2e.run_cli(tmp_path, "read", config, e2e.catalog([HOURLY]))
         accepted = [w for w in stats_windows(emu) if w[2] - w[1] <= longest]
     assert run.returncode == 0, run.describe()

@@ -35,13 +35,14 @@ def run_every_kind_of_request(emu: EmulatorServer, workdir: Path) -> None:
     the synchronous endpoint, and the X API v2 fallback; OAuth 2.0, so tokens are refreshed too. Each run gets a
     fresh refresh token: X's are single-use."""
 
-    def config(days: int) -> dict:
+    def config(days: int, stats_endpoint: str = "auto") -> dict:
+        start = TODAY - dt.timedelta(days=days)
         return emu.oauth2_config(
-            start_date=TODAY - dt.timedelta(days=days), end_date=TODAY, x_api_base_url=emu.base_url
+            start_date=start, end_date=TODAY, x_api_base_url=emu.base_url, stats_endpoint=stats_endpoint
         )
 
     assert e2e.run_cli(workdir / "check", "check", config(30)).connection_status["status"] == "SUCCEEDED"
-    assert e2e.run_cli(workdir / "jobs", "read", config(30), e2e.catalog()).returncode == 0
+    assert e2e.run_cli(workdir / "jobs", "read", config(30, "jobs"), e2e.catalog()).returncode == 0
     assert e2e.run_cli(workdir / "sync", "read", config(2), e2e.catalog(["organic_report"])).returncode == 0
     emu.refuse_organic_tweet = True
     fallback = e2e.run_cli(workdir / "v2", "read", config(2), e2e.catalog(["organic_report"]))

@@ -44,7 +44,8 @@ EARLIER = NOW - dt.timedelta(hours=1)
 TODAY = NOW.date()
 END = TODAY - dt.timedelta(days=3)
 SHORT_START = END - dt.timedelta(days=5)  # 6 days: fits one synchronous stats window (at most 7 days)
-LONG_START = END - dt.timedelta(days=9)  # 10 days: a backfill (the connector reads it with asynchronous jobs)
+# 10 days, read with asynchronous jobs: `stats_endpoint: jobs`, as `auto` would read so short a range synchronously.
+LONG_START = END - dt.timedelta(days=9)
 LOOKBACK_DAYS = 3
 MAX_TRIES = 1 + 5  # the first attempt and the connector's 5 retries
 STATS_PREFIX = "/12/stats/"  # synchronous stats and asynchronous jobs alike
@@ -220,7 +221,7 @@ def _transient_jobs_path(tmp: Path, ds) -> Outcome:
         "schedule": EVERY_KIND_ONCE,
         "include_job_downloads": False,
     }
-    return sync(tmp, ds, emulator={"faults": faults}, start_date=LONG_START)
+    return sync(tmp, ds, emulator={"faults": faults}, start_date=LONG_START, stats_endpoint="jobs")
 
 
 def _persistent_500(tmp: Path, ds) -> Outcome:
@@ -264,6 +265,7 @@ def _rate_limited_jobs(tmp: Path, ds) -> Outcome:
         emulator={"rate_limits": {"jobs_create": JOBS_PER_WINDOW, "jobs_status": 2}, "rate_window_seconds": 2},
         streams=["organic_report"],
         start_date=LONG_START,
+        stats_endpoint="jobs",
     )
 
 
@@ -280,6 +282,7 @@ def _download_faults(kind: str):
             emulator={"faults": faults},
             streams=["organic_report"],
             start_date=LONG_START,
+            stats_endpoint="jobs",
             account_ids=[account_id],
         )
 
@@ -306,6 +309,7 @@ def _job_slots_taken(tmp: Path, ds) -> Outcome:
         configure=lambda emu, config: emu.jobs.hold_slots(account_id, 100, SLOTS_HELD_SECONDS),
         streams=["organic_report"],
         start_date=LONG_START,
+        stats_endpoint="jobs",
         account_ids=[account_id],
     )
 

@@ -1,9 +1,10 @@
-"""An account's plan for one sync, pure: which days to read, in which windows, in which time zone, around which
-switch of time zone, and whether through asynchronous jobs. `organic_report` works it out once per account."""
+"""An account's plan for one sync: which days to read, in which windows, in which time zone, around which switch of
+time zone, and whether through asynchronous jobs (the caller's choice, see `stats_budget`). `organic_report` works it
+out once per account."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -44,7 +45,7 @@ class PlannedSpan(Generic[T]):
 
 
 class Schedule(PlannedSpan[date]):
-    """An account's days to read in this sync and their windows (7 days, or 90 for a backfill read with jobs)."""
+    """An account's days to read in this sync and their windows (7 days, or 90 when read with jobs)."""
 
     def row_bound(self, timeline: list[TimelineTweet]) -> int:
         """An upper bound of the rows: one per tweet per day of the span it existed."""
@@ -77,11 +78,15 @@ def switch_day(account: Mapping[str, Any], tz: ZoneInfo) -> date | None:
         ) from None
 
 
+# An account's candidate windows: (7-day synchronous ones, job ones) → whether to read it through jobs.
+ChooseJobs = Callable[[list[tuple[Any, Any]], list[tuple[Any, Any]]], bool]
+
+
 def plan_account(
-    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, async_after_days: int
+    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, prefers_jobs: ChooseJobs
 ) -> Schedule | None:
-    """The account's schedule, None when it has no day to read. `saved` is its state's last day read; ranges longer
-    than `async_after_days` are read with asynchronous jobs (90 days a request) in ads_api mode."""
+    """The account's schedule, None when it has no day to read. `saved` is its state's last day read; in ads_api
+    mode `prefers_jobs` chooses between its 7-day synchronous windows and its 90-day job windows."""
     tz = account_timezone(account)
     today = now.astimezone(tz).date()
     # The state setter only knows UTC; an account west of UTC may still be on the day before that.
@@ -93,10 +98,10 @@ def plan_account(
         # Windows of at most a week of hours (six days around a 25-hour day), each saved once read; v2 has no jobs.
         return Schedule(span, False, list(chunk_local_days(span[0], span[1], tz, SYNC_WINDOW_DAYS * 24)))
     breaks = tuple(d for d in [switch_day(account, tz)] if d)
-    # A backfill goes through asynchronous jobs (90 days a request); a short incremental range stays synchronous.
-    use_jobs = (span[1] - span[0]).days + 1 > async_after_days
-    size = ASYNC_WINDOW_DAYS if use_jobs else SYNC_WINDOW_DAYS
-    return Schedule(span, use_jobs, list(chunk_days(span[0], span[1], size, breaks)))
+    sync = list(chunk_days(span[0], span[1], SYNC_WINDOW_DAYS, breaks))
+    jobs = list(chunk_days(span[0], span[1], ASYNC_WINDOW_DAYS, breaks))
+    use_jobs = prefers_jobs(sync, jobs)
+    return Schedule(span, use_jobs, jobs if use_jobs else sync)
 
 
 class HourSchedule(PlannedSpan[datetime]):
@@ -109,7 +114,7 @@ class HourSchedule(PlannedSpan[datetime]):
 
 
 def plan_account_hours(
-    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, async_after_days: int
+    account: Mapping[str, Any], config: XConfig, now: datetime, saved: str | None, prefers_jobs: ChooseJobs
 ) -> HourSchedule | None:
     """The hourly report's schedule of an account, None when it has no complete hour to read: from local midnight of
     `start_date` (or `lookback_window_days` before the saved hour) to the end of `end_date` or the last complete hour.
@@ -129,6 +134,9 @@ def plan_account_hours(
         end = min(end, floor_hour(local_midnight(config.end_date + timedelta(days=1), tz, now, convention)))
     if start >= end:
         return None
-    use_jobs = not config.v2_mode and end - start > timedelta(days=async_after_days)
-    size = ASYNC_HOUR_WINDOW_DAYS * 24 if use_jobs else SYNC_WINDOW_HOURS
-    return HourSchedule((start, end), use_jobs, list(chunk_hours(start, end, size)))
+    sync = list(chunk_hours(start, end, SYNC_WINDOW_HOURS))
+    if config.v2_mode:
+        return HourSchedule((start, end), False, sync)
+    jobs = list(chunk_hours(start, end, ASYNC_HOUR_WINDOW_DAYS * 24))
+    use_jobs = prefers_jobs(sync, jobs)
+    return HourSchedule((start, end), use_jobs, jobs if use_jobs else sync)

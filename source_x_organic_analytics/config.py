@@ -16,7 +16,9 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 DEFAULT_API_BASE_URL = "https://ads-api.x.com"
 DEFAULT_X_API_BASE_URL = "https://api.x.com"
+ADS_API_VERSION = "12"
 METRICS_SOURCES = ("auto", "ads_api", "x_api_v2")
+STATS_ENDPOINTS = ("auto", "jobs", "synchronous")
 ADS_API_MODE, X_API_V2_MODE = "ads_api", "x_api_v2"
 API_MODES = (ADS_API_MODE, X_API_V2_MODE)
 DEFAULT_TOKEN_REFRESH_ENDPOINT = "https://api.x.com/2/oauth2/token"
@@ -76,10 +78,16 @@ class XConfig:
     api_base_url: str
     num_workers: int = 3
     metrics_source: str = "auto"
+    stats_endpoint: str = "auto"  # the Ads API's metrics: chosen per account (`stats_budget`), or always one
     x_api_base_url: str = DEFAULT_X_API_BASE_URL
     api: str = ADS_API_MODE
     # The days of organic_report in x_api_v2 mode (X API v2 knows no account time zone); unused in ads_api mode.
     timezone: str = "UTC"
+
+    @property
+    def ads_api_root(self) -> str:
+        """The Ads API's versioned root, every Ads API path relative to it."""
+        return f"{self.api_base_url}/{ADS_API_VERSION}/"
 
     @property
     def v2_mode(self) -> bool:
@@ -177,6 +185,10 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
     if metrics_source not in METRICS_SOURCES:
         raise config_error(f"`metrics_source` must be one of {', '.join(METRICS_SOURCES)}; got {metrics_source!r}.")
 
+    stats_endpoint = config.get("stats_endpoint") or "auto"
+    if stats_endpoint not in STATS_ENDPOINTS:
+        raise config_error(f"`stats_endpoint` must be one of {', '.join(STATS_ENDPOINTS)}; got {stats_endpoint!r}.")
+
     api_base_url = _base_url(config, "api_base_url", DEFAULT_API_BASE_URL)
     x_api_base_url = _base_url(config, "x_api_base_url", DEFAULT_X_API_BASE_URL)
     if credentials.get("auth_type") == "oauth2.0" and credentials.get("token_refresh_endpoint"):
@@ -191,6 +203,7 @@ def parse_config(config: Mapping[str, Any], today: date | None = None) -> XConfi
         api_base_url=api_base_url,
         num_workers=num_workers,
         metrics_source=metrics_source,
+        stats_endpoint=stats_endpoint,
         x_api_base_url=x_api_base_url,
         **_api_mode(config),
     )

@@ -15,6 +15,7 @@ from requests.auth import AuthBase
 from .config import XConfig
 from .errors import RateLimitGates
 from .http_session import EnvironmentOnceSession
+from .stats_budget import SyncStatsBudget
 from .timelines import Timelines
 
 
@@ -87,10 +88,14 @@ class Connection:
     rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
     # Every request of the sync goes through this pool of `num_workers` workers (built from the config if not given).
     pool: RequestPool = None  # type: ignore[assignment]
+    # The user's synchronous stats budget, over the gates above: shared by every account and metrics stream.
+    stats_budget: SyncStatsBudget = field(init=False)
 
     def __post_init__(self) -> None:
         if self.pool is None:
             self.pool = RequestPool(self.config.num_workers)
+        stats_url = f"{self.config.ads_api_root}stats/accounts/-"
+        self.stats_budget = SyncStatsBudget(self.rate_limit_gates, stats_url, self.config.num_workers)
 
 
 class ReadOnce(Generic[T]):

@@ -456,6 +456,11 @@ class RateLimitGate:
                 self._in_flight += 1
                 return
 
+    def budget(self) -> Budget | None:
+        """X's budget as last announced on this gate's answers (remaining, reset, limit); None before any."""
+        with self._cond:
+            return self._budget
+
     def _check_wait(self, target: float, now: float, asked: str) -> None:
         """Raises WaitTooLongError when X's instant (`target`, one second of margin included) is too far away."""
         wait_asked_by_x(target - GATE_MARGIN_SECONDS - now, now, self._endpoint, asked)
@@ -513,11 +518,22 @@ class RateLimitGates:
 
     def for_request(self, method: str, url: str) -> RequestGates:
         path = urlsplit(url).path
-        endpoint = self._ACCOUNT.sub("/accounts/-", path)
+        endpoint = self._endpoint(path)
         gates = [self._gate(f"user {method} {endpoint}", endpoint, (USER_BUDGET,))]
         if account_in_url(path):
             gates.insert(0, self._gate(f"account {method} {path}", path, (ACCOUNT_BUDGET,)))
         return RequestGates(gates)
+
+    def user_budget(self, method: str, url: str) -> Budget | None:
+        """The user's budget on the endpoint of `url` as X last announced it in this sync; None before any answer."""
+        with self._lock:
+            gate = self._gates.get(f"user {method} {self._endpoint(urlsplit(url).path)}")
+        return None if gate is None else gate.budget()
+
+    @classmethod
+    def _endpoint(cls, path: str) -> str:
+        """The endpoint family of a path, as X counts a user's budget: ads account ids stripped."""
+        return cls._ACCOUNT.sub("/accounts/-", path)
 
     def _gate(self, key: str, endpoint: str, budgets: tuple[str, ...]) -> RateLimitGate:
         with self._lock:

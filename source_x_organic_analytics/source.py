@@ -47,7 +47,7 @@ class SourceXOrganicAnalytics(AbstractSource):
             self._v2_usage = connection.v2_usage
         else:
             accounts, timeline = AccountDirectory(connection, parsed.account_ids), TimelinePages(connection)
-        shared = {f.name: getattr(connection, f.name) for f in fields(Connection)}
+        shared = {f.name: getattr(connection, f.name) for f in fields(Connection) if f.init}
         return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:

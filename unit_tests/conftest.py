@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -18,6 +19,7 @@ import requests
 import requests_mock as rm
 
 from source_x_organic_analytics import SourceXOrganicAnalytics
+from source_x_organic_analytics.stats_budget import SyncStatsBudget
 
 BASE = "https://ads-api.test"
 SCHEDULED = f"{BASE}/12/accounts/abc1/scheduled_tweets"
@@ -95,6 +97,8 @@ class FakeX:
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # job id -> its stats params
     failing_jobs: set[str] = field(default_factory=set)  # job ids that end FAILED
     polls_until_done: int = 1  # status calls a job stays PROCESSING for
+    # The user's synchronous budget left in X's current rate window, announced on each stats answer (None: no headers).
+    sync_budget: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def install(self) -> FakeX:
@@ -172,7 +176,24 @@ class FakeX:
 
     def _stats(self, request, context) -> dict[str, Any]:
         params = self._params(request)
-        self.stats_calls.append(params)
+        with self._lock:
+            self.stats_calls.append(params)
+            if self.sync_budget is not None:
+                spent = self.sync_budget <= 0
+                self.sync_budget = max(0, self.sync_budget - 1)
+                # Spent: a 429 until a day ahead, which ends the sync at once instead of waiting.
+                reset = time.time() + (86400 if spent else 900)
+                remaining = str(self.sync_budget)
+                context.headers.update(
+                    {
+                        "x-rate-limit-limit": "250",
+                        "x-rate-limit-remaining": remaining,
+                        "x-rate-limit-reset": str(int(reset)),
+                    }
+                )
+                if spent:
+                    context.status_code = 429
+                    return error_body("TOO_MANY_REQUESTS", "Rate limit exceeded")
         return self._stats_body(params)
 
     def _stats_body(self, params: dict[str, str]) -> dict[str, Any]:
@@ -215,6 +236,23 @@ def x_answer(status: int, headers: dict[str, str], url: str = f"{BASE}/12/accoun
     response.headers.update(headers)
     response.request = requests.Request("GET", url).prepare()
     return response
+
+
+def _pin_endpoint(monkeypatch: pytest.MonkeyPatch, jobs: bool) -> None:
+    monkeypatch.setattr(SyncStatsBudget, "prefers_jobs", lambda self, costs, probe: jobs)
+
+
+@pytest.fixture
+def jobs_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every account's metrics through asynchronous jobs, whatever the budget: for tests of the job engine. Which
+    endpoint a sync chooses is test_stats_budget.py's."""
+    _pin_endpoint(monkeypatch, jobs=True)
+
+
+@pytest.fixture
+def synchronous_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every account's metrics through the synchronous endpoint (7-day windows)."""
+    _pin_endpoint(monkeypatch, jobs=False)
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ def test_credentials_that_read_no_account(fake_x, source, tmp_path):
         ({"account_ids": ["Not An Id"]}, "`account_ids`"),
         ({"start_date": "0001-01-01"}, "`start_date`"),  # once a crash in an east-of-UTC account's time zone math
         ({"api_base_url": "http://ads-api.x.com"}, "`api_base_url` must use https"),
+        ({"stats_endpoint": "async"}, "'async' is not one of ['auto', 'jobs', 'synchronous']"),  # the CDK's spec check
     ],
 )
 def test_bad_config_fails_naming_the_field_without_calling_x(fake_x, source, tmp_path, overrides, field):

@@ -58,7 +58,7 @@ def test_a_caller_changing_its_settings_does_not_change_the_next_callers():
     assert session.merge_environment_settings(URLS[0], {}, None, None, None) == expected
 
 
-def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, source, monkeypatch):
+def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, source, monkeypatch, jobs_endpoint):
     monkeypatch.setattr("source_x_organic_analytics.streams.stats_jobs.time.sleep", lambda seconds: None)
     looked_up: list[str] = []
     real = requests.sessions.get_environ_proxies
@@ -84,7 +84,9 @@ def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, 
     assert len(looked_up) <= 2 * len(hosts) + 1
 
 
-def test_result_downloads_send_no_credentials_even_if_a_netrc_names_their_host(fake_x, source, monkeypatch, tmp_path):
+def test_result_downloads_send_no_credentials_even_if_a_netrc_names_their_host(
+    fake_x, source, monkeypatch, tmp_path, jobs_endpoint
+):
     monkeypatch.setattr("source_x_organic_analytics.streams.stats_jobs.time.sleep", lambda seconds: None)
     netrc = tmp_path / "netrc"
     netrc.write_text("machine ton.twimg.com login someone password not-for-x\n")

@@ -10,7 +10,7 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_x_organic_analytics.metrics import ADS_METRICS as METRICS
 from source_x_organic_analytics.streams.ads_stats import bucket_records
-from source_x_organic_analytics.streams.organic_report import OrganicReport, sanitize_state
+from source_x_organic_analytics.streams.organic_report import sanitize_state
 from source_x_organic_analytics.windows import DayWindow
 
 from .conftest import BASE, account, as_dicts, error_body, make_config, tweet
@@ -18,10 +18,8 @@ from .conftest import BASE, account, as_dicts, error_body, make_config, tweet
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def synchronous_endpoint(monkeypatch):
-    """These tests pin the synchronous endpoint (7-day windows); test_stats_jobs.py covers asynchronous jobs."""
-    monkeypatch.setattr(OrganicReport, "async_after_days", 10_000)
+# These tests pin the synchronous endpoint (7-day windows); test_stats_jobs.py covers asynchronous jobs.
+pytestmark = pytest.mark.usefixtures("synchronous_endpoint")
 
 
 MID_RANGE = datetime(2026, 11, 18, 12, tzinfo=timezone.utc)

@@ -34,6 +34,9 @@ FIRST, LAST = "2026-11-01", "2026-11-20"  # 20 days: one window of jobs, 3 jobs 
 JOBS_PATH = re.compile(rf"{BASE}/12/stats/jobs/accounts/(\w+)")
 ELSEWHERE = "https://results.example.net/2.json.gz"
 
+# Every account is read through jobs here, whatever the budget would choose.
+pytestmark = pytest.mark.usefixtures("jobs_endpoint")
+
 
 def catalog():
     return CatalogBuilder().with_stream("organic_report", SyncMode.incremental).build()

@@ -32,6 +32,9 @@ from .conftest import BASE, RESULTS, account, as_dicts, days, error_body, make_c
 OLD = datetime(2026, 3, 1, tzinfo=timezone.utc)
 LOGGER = logging.getLogger("test")
 
+# Every account is read through jobs here, whatever the budget would choose.
+pytestmark = pytest.mark.usefixtures("jobs_endpoint")
+
 
 def catalog():
     return CatalogBuilder().with_stream("organic_report", SyncMode.incremental).build()
@@ -50,7 +53,7 @@ def forty_five(fake_x, no_sleep):
     return fake_x
 
 
-def test_a_backfill_longer_than_seven_days_uses_90_day_jobs_and_loses_nothing(forty_five, source):
+def test_a_backfill_read_with_jobs_uses_90_day_windows_and_loses_nothing(forty_five, source):
     output = read(source, make_config(start_date="2026-07-01", end_date="2026-11-23"), catalog())
     windows = sorted({(j["start_time"], j["end_time"]) for j in forty_five.jobs.values()})
     assert windows == [
@@ -66,11 +69,6 @@ def test_a_backfill_longer_than_seven_days_uses_90_day_jobs_and_loses_nothing(fo
     assert output.most_recent_state.stream_state.__dict__ == {"abc1": {"date": "2026-11-23"}}
     estimates = [m.trace.estimate for m in output._messages if m.type.value == "TRACE" and m.trace.estimate]
     assert [e.row_estimate for e in estimates] == [45 * 146]
-
-
-def test_a_short_incremental_range_keeps_the_synchronous_endpoint(forty_five, source):
-    read(source, make_config(start_date="2026-11-17", end_date="2026-11-23"), catalog())
-    assert forty_five.jobs == {} and len(forty_five.stats_calls) == 3
 
 
 def test_a_failed_job_is_read_again_synchronously(forty_five, source):

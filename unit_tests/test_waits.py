@@ -28,7 +28,6 @@ from source_x_organic_analytics.errors import (
     retry_wait_seconds,
     wait_asked_by_x,
 )
-from source_x_organic_analytics.streams.organic_report import OrganicReport
 
 from .conftest import BASE, FROZEN_NOW, SCHEDULED, account, make_config, tweet, x_answer
 
@@ -209,9 +208,8 @@ def test_a_429_whose_reset_is_a_day_ahead_is_not_slept(fake_x, source, sleeps):
 
 
 def test_a_budget_spent_until_a_day_ahead_ends_organic_report_after_the_last_complete_window(
-    fake_x, source, sleeps, monkeypatch
+    fake_x, source, sleeps, synchronous_endpoint
 ):
-    monkeypatch.setattr(OrganicReport, "async_after_days", 10_000)  # two synchronous 7-day windows
     fake_x.accounts = [account("abc1")]
     fake_x.tweets = {"abc1": [tweet(1000 + i, datetime(2026, 1, 1, tzinfo=timezone.utc)) for i in range(45)]}
 

@@ -48,6 +48,18 @@ class RequestRecord:
     ts: float  # epoch seconds at arrival
 
 
+@dataclass(frozen=True)
+class KeptResponse:
+    """A request and the answer it got, as sent: what a replay of the sync serves again (``keep_responses``)."""
+
+    method: str
+    path: str
+    raw_query: str  # the query string as sent, undecoded
+    status: int  # 0 = connection dropped without a response
+    content_type: str
+    body: bytes
+
+
 class RequestLog:
     """Thread-safe, list-like record of every request (iteration works on a snapshot)."""
 
@@ -240,6 +252,10 @@ class EmulatorServer:
         self.oauth2 = auth.OAuth2Tokens(access_token_ttl_seconds)
         self.jobs = JobStore(dataset, job_seconds, job_failures)
         self.requests = RequestLog()
+        # When True (read per request), every answer is also kept, body and all, in `kept_responses`, in the order the
+        # answers were made: the bench replays a sync's answers from it. Off by default: a year's bodies are tens of MB.
+        self.keep_responses = False
+        self.kept_responses: list[KeptResponse] = []
         self.refuse_organic_tweet = (
             False  # when True, entity=ORGANIC_TWEET gets a 400 (mid-2026 risk); read per request
         )
@@ -489,6 +505,18 @@ class EmulatorServer:
         if authorization[:7].lower() == "bearer ":
             return str(self.ds.analyst.id) if self.oauth2.access_valid(authorization[7:].strip()) else None
         return None
+
+    def keep_response(self, req: Request, response: Response) -> None:
+        kept = KeptResponse(
+            req.method,
+            req.path,
+            req.raw_query,
+            0 if response.drop else response.status,
+            response.content_type,
+            response.body,
+        )
+        with self._counter_lock:
+            self.kept_responses.append(kept)
 
     def _rate_headers(self, family: str, user: str, account_id: str | None) -> dict[str, str]:
         scope = FAMILIES[family][0]
@@ -798,6 +826,8 @@ def _make_handler(emu: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 traceback.print_exc(file=sys.stderr)
                 response = _json(500, {"errors": [{"code": "INTERNAL_ERROR", "message": "Internal error"}]})
             emu.requests.append(RequestRecord(req.method, req.path, params, response.status, arrived))
+            if emu.keep_responses:
+                emu.keep_response(req, response)
             pause = response.delay + emu.latency_ms / 1000
             if pause:
                 emu._stopping.wait(pause)

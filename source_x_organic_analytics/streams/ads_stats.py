@@ -16,7 +16,7 @@ from typing import Any
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..errors import expecting_x_shape, metric_value, required_id
+from ..errors import XApiError, expecting_x_shape, metric_value, required_id
 from ..metrics import ADS_METRIC_GROUPS, ADS_METRICS, ADS_RECORD_KEYS, PLACEMENT
 from ..windows import Window, WindowMaker, format_x_time
 from .metric_reader import MetricReader, batched
@@ -103,6 +103,11 @@ def stats_params(window: Window) -> dict[str, str]:
     }
 
 
+def request_count(tweet_ids: Sequence[str]) -> int:
+    """The stats requests (or jobs) one window of these tweets takes."""
+    return -(-len(tweet_ids) // MAX_IDS_PER_REQUEST)
+
+
 class AdsSyncReader(MetricReader):
     """The synchronous stats endpoint: batches of 20 tweets, at most `num_workers` requests in flight."""
 
@@ -111,6 +116,18 @@ class AdsSyncReader(MetricReader):
     def __init__(self, call: Call, pool: Executor):
         super().__init__(pool)
         self._call = call
+        # Answers of requests sent ahead of their window's read (`prefetch`), or X's refusal of them, until that
+        # read asks for them.
+        self._kept: dict[tuple[str, datetime, datetime, tuple[str, ...]], Mapping[str, Any] | XApiError] = {}
+
+    def prefetch(self, account_id: str, window: Window, batch: list[str]) -> None:
+        """Sends one batch's request now and keeps its answer, or X's refusal, for when its window is read: a
+        refused request is not sent twice, and its window's read meets the refusal where its fallbacks apply."""
+        key = (account_id, window.start, window.end, tuple(batch))
+        try:
+            self._kept[key] = self._stats(account_id, window, batch)
+        except XApiError as refusal:
+            self._kept[key] = refusal
 
     def read_batches(
         self, account_id: str, window: Window, windows: WindowMaker, batches: list[list[str]]
@@ -127,6 +144,11 @@ class AdsSyncReader(MetricReader):
             yield from bucket_records(self._stats(account_id, part, list(batch)), part, account_id)
 
     def _stats(self, account_id: str, window: Window, batch: list[str]) -> Mapping[str, Any]:
+        kept = self._kept.pop((account_id, window.start, window.end, tuple(batch)), None)
+        if isinstance(kept, XApiError):
+            raise kept
+        if kept is not None:
+            return kept
         params = {**stats_params(window), "entity_ids": ",".join(batch)}
         return self._call("GET", f"stats/accounts/{account_id}", params)
 

@@ -31,7 +31,6 @@ from ..errors import (
 # Raises the typed error an answer X refused calls for (one of errors.py's); returns on an answer to use.
 ErrorPolicy = Callable[[requests.Response], None]
 
-API_VERSION = "12"
 # (connect, read) seconds: X answers within seconds; a minute of silence means a dropped connection.
 REQUEST_TIMEOUT = (10, 60)
 
@@ -162,7 +161,7 @@ class XAdsStream(HttpStream, ABC):
 
     @property
     def url_base(self) -> str:
-        return f"{self.context.config.api_base_url}/{API_VERSION}/"
+        return self.context.config.ads_api_root
 
     def get_error_handler(self) -> ErrorHandler:
         return XErrorHandler(refresh_token_on_401=self.context.config.auth_type == "oauth2.0")

@@ -23,12 +23,13 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from ..account_plan import HourSchedule, Schedule, account_timezone, plan_account
+from ..account_plan import ChooseJobs, HourSchedule, Schedule, account_timezone, plan_account
 from ..context import SyncContext
 from ..errors import XApiError
+from ..stats_budget import EndpointCosts
 from ..timelines import eligible_ids
-from ..windows import SYNC_WINDOW_DAYS, DayConventions, Window, WindowMaker, day_window
-from .ads_stats import AdsJobsReader, AdsSyncReader
+from ..windows import DayConventions, Window, WindowMaker, day_window
+from .ads_stats import MAX_IDS_PER_REQUEST, AdsJobsReader, AdsSyncReader, request_count
 from .base import AccountStream
 from .post_analytics import ADS_API_INSTEAD, ADS_API_MODE_INSTEAD, V2Reader
 from .result_files import result_file_origins
@@ -97,8 +98,6 @@ def metric_readers(
 class OrganicReport(AccountStream):
     primary_key = ["account_id", "tweet_id", "date"]
     cursor_field = "date"
-    # Ranges longer than this many days are read with asynchronous jobs.
-    async_after_days = SYNC_WINDOW_DAYS
 
     def __init__(self, context: SyncContext):
         super().__init__(context)
@@ -169,7 +168,33 @@ class OrganicReport(AccountStream):
         return self._schedules[account["id"]]
 
     def _plan(self, account: Mapping[str, Any], saved: str | None) -> Schedule | HourSchedule | None:
-        return plan_account(account, self.context.config, self.context.clock(), saved, self.async_after_days)
+        return plan_account(account, self.context.config, self.context.clock(), saved, self._jobs_chooser(account))
+
+    def _jobs_chooser(self, account: Mapping[str, Any]) -> ChooseJobs:
+        """Chooses between an account's synchronous and job windows by what finishes first within the user's
+        synchronous budget (`stats_budget`), from the requests each needs for the account's timeline."""
+
+        def prefers_jobs(sync: list[tuple[Any, Any]], jobs: list[tuple[Any, Any]]) -> bool:
+            if self._use_v2:
+                # X API v2 reads any window in its own requests: only the windows' length (a slice's) is chosen here.
+                return len(sync) > 1
+            if self.context.config.stats_endpoint != "auto":
+                return self.context.config.stats_endpoint == "jobs"
+            account_id, windows = account["id"], self._window_maker(account)
+            timeline = self.context.timelines.get(account_id)
+            ids = [eligible_ids(timeline, windows(*bounds)) for bounds in sync]
+            costs = EndpointCosts(
+                sync_windows=tuple(map(request_count, ids)),
+                job_windows=tuple(request_count(eligible_ids(timeline, windows(*bounds))) for bounds in jobs),
+            )
+            return self.context.stats_budget.prefers_jobs(costs, lambda: self._probe(account_id, windows, sync, ids))
+
+        return prefers_jobs
+
+    def _probe(self, account_id: str, windows: WindowMaker, sync: list[tuple[Any, Any]], ids: list[list[str]]) -> None:
+        """Sends the synchronous plan's first request ahead, its answer kept for the read: it tells X's budget."""
+        number = next(n for n, each in enumerate(ids) if each)
+        self._sync_reader.prefetch(account_id, windows(*sync[number]), ids[number][:MAX_IDS_PER_REQUEST])
 
     def _bounds(self, stream_slice: Mapping[str, Any]) -> tuple[Any, Any]:
         """A slice's window as its WindowMaker's arguments."""
@@ -212,17 +237,21 @@ class OrganicReport(AccountStream):
         estimate = self._estimate(account_id)
         if estimate is not None:
             yield estimate
-        if self._use_v2 or not use_jobs:
-            reader = self._v2_reader if self._use_v2 else self._sync_reader
-            tweet_ids = eligible_ids(self.context.timelines.get(account_id), window)
-            yield from reader.read(account_id, window, windows, tweet_ids)
+        if self._use_v2:
+            yield from self._v2_reader.read(account_id, window, windows, self._ids(account_id, window))
+            return
+        if not use_jobs:
+            yield from self._sync_reader.read(account_id, window, windows, self._ids(account_id, window))
             return
         yield from self._read_by_jobs(account_id, window, windows)
+
+    def _ids(self, account_id: str, window: Window) -> list[str]:
+        return eligible_ids(self.context.timelines.get(account_id), window)
 
     def _read_by_jobs(self, account_id: str, window: Window, windows: WindowMaker) -> Iterable[dict[str, Any]]:
         if not self._jobs_reader.planned_from(account_id, window):
             self._plan_jobs(account_id, window.key[0], windows)
-        self._plan_next_account(account_id)
+        self._plan_ahead(account_id)
         yield from self._jobs_reader.read(account_id, window, windows)
 
     def _window_maker(self, account: Mapping[str, Any]) -> WindowMaker:
@@ -239,23 +268,25 @@ class OrganicReport(AccountStream):
         later = [w for w in schedule.windows if w[0] >= first]
         self._jobs_reader.plan(account_id, windows, later, lambda window: eligible_ids(timeline, window))
 
-    def _plan_next_account(self, account_id: str) -> None:
-        """Plans the jobs of the accounts read after this one, so X runs them while this one is read: the next
-        account, and the ones after it while the plans ahead hold few jobs (`StatsJobs.wants_plans_ahead`): a result
-        file must not sit waiting until it expires."""
+    def _plan_ahead(self, account_id: str) -> None:
+        """Plans the jobs of the next accounts read through jobs, so X runs them while this one's jobs are read (the
+        accounts between, read synchronously, hold no job): the next such account, and the ones after it while the
+        plans ahead hold few jobs (`StatsJobs.wants_plans_ahead`): a result file must not sit waiting until it
+        expires."""
         readable = self.context.accounts.readable()
         position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
         for account in readable[position + 1 :]:
             if account["id"] not in self._planned_ahead:
                 self._planned_ahead.add(account["id"])
-                self._plan_ahead(account)
+                self._plan_account_jobs(account)
             if not self._jobs_reader.wants_plans_ahead(account_id):
                 return
 
-    def _plan_ahead(self, account: Mapping[str, Any]) -> None:
+    def _plan_account_jobs(self, account: Mapping[str, Any]) -> None:
+        """Plans the jobs of an account read through jobs, from its first window."""
         try:
             schedule = self._schedule(account)
-            if schedule is None or not schedule.use_jobs or self._use_v2:
+            if schedule is None or not schedule.use_jobs:
                 return
             self.context.timelines.get(account["id"])
         except AirbyteTracedException:

@@ -64,7 +64,9 @@ class OrganicReportHourly(OrganicReport):
         return sanitize_hour_state(value, self.context.clock(), notes)
 
     def _plan(self, account: Mapping[str, Any], saved: str | None) -> HourSchedule | None:
-        return plan_account_hours(account, self.context.config, self.context.clock(), saved, self.async_after_days)
+        return plan_account_hours(
+            account, self.context.config, self.context.clock(), saved, self._jobs_chooser(account)
+        )
 
     def _bounds(self, stream_slice: Mapping[str, Any]) -> tuple[datetime, datetime]:
         return datetime.fromisoformat(stream_slice["first"]), datetime.fromisoformat(stream_slice["last"])
