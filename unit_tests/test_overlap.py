@@ -15,6 +15,7 @@ from airbyte_cdk.test.entrypoint_wrapper import read
 
 from source_x_organic_analytics.context import RequestPool
 from source_x_organic_analytics.streams import ScheduledTweets
+from source_x_organic_analytics.streams.base import READ_AHEAD_OBJECTS
 
 from .conftest import BASE, RESULTS, account, as_dicts, error_body, make_config, tweet
 
@@ -86,6 +87,14 @@ def test_the_next_accounts_timelines_are_in_flight_together(fake_x, source, monk
     assert [r["id"] for r in as_dicts(output)] == [
         str(t["id"]) for a in fake_x.accounts for t in fake_x.tweets[a["id"]]
     ]
+
+
+def test_large_pages_are_not_read_ahead_so_memory_does_not_grow_with_the_accounts_size(fake_x, source, monkeypatch):
+    three_accounts(fake_x, tweets_each=READ_AHEAD_OBJECTS + 50)  # one page each, larger than what may be held ahead
+    requests_ = InFlight().install(monkeypatch)
+    output = read(source, make_config(account_ids=["abc1", "def2", "ghi3"]), catalog("tweets"))
+    assert len(as_dicts(output)) == 3 * (READ_AHEAD_OBJECTS + 50)
+    assert not requests_.overlap("/def2/tweets", "/ghi3/tweets")
 
 
 def test_the_pages_of_one_account_follow_one_another_in_order(fake_x, source, monkeypatch):
