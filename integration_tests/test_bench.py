@@ -79,7 +79,8 @@ def test_small_scale_prints_every_figure_and_sends_the_minimum_requests(tmp_path
     assert cpu["records"] == sum(result["records"].values())
     # The HTTP floor replayed the connector's own requests (this one zero-latency sync's, polls included), each once.
     assert cpu["http_floor_requests"] == sum(row["actual"] for row in result["requests"].values())
-    assert cpu["http_floor_s"] > cpu["http_floor_startup_s"] > 0 and cpu["http_floor_ratio_gross"] > 0
+    # Each a separate run: at this scale the floor's whole CPU and its start-up's are within each other's noise.
+    assert cpu["http_floor_s"] > 0 and cpu["http_floor_startup_s"] > 0 and cpu["http_floor_ratio_gross"] > 0
     assert "http_floor_ratio" in cpu  # None when start-up noise dominates, as the CDK floor's
     # The split comes from the run whose CPU counts: one timed work item per job creation and per download.
     split, requests = cpu["split"], result["requests"]
@@ -146,11 +147,11 @@ def test_the_http_floor_signs_api_requests_and_fetches_result_files_without_cred
 
 
 def test_the_replay_serves_the_recorded_answers_and_says_what_the_floor_did_not_ask_once():
-    job = b'{"data": {"id_str": "7"}}'
+    job, result_file = b'{"data": {"id_str": "7"}}', gzip.compress(b"{}")
     recording = Recording(
         [
             KeptResponse("POST", "/12/stats/jobs/accounts/a1", "entity=ORGANIC_TWEET", 200, "application/json", job),
-            KeptResponse("GET", "/_jobs/7.json.gz", "", 200, "application/gzip", gzip.compress(b"{}")),
+            KeptResponse("GET", "/_jobs/7.json.gz", "", 200, "application/gzip", result_file),
         ],
         CREDENTIALS,
     )
@@ -162,7 +163,7 @@ def test_the_replay_serves_the_recorded_answers_and_says_what_the_floor_did_not_
         assert server.missed() == (
             "the HTTP floor asked for 1 of the 2 recorded answers (0 more than once, 0 requests for none of them)"
         )
-        assert requests.get(download["url"], timeout=5).content == gzip.compress(b"{}")
+        assert requests.get(download["url"], timeout=5).content == result_file
         assert server.missed() is None
         assert requests.get(create["url"], timeout=5).status_code == 404  # not the recorded method
         requests.get(download["url"], timeout=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, Protocol, TypeVar
@@ -45,6 +46,31 @@ class V2Usage:
         )
 
 
+T = TypeVar("T")
+
+
+class RequestPool(ThreadPoolExecutor):
+    """The sync's one pool of workers, shared by every stream: every request of the sync is sent from one of its
+    threads (`run`), so at most `workers` requests are in flight at any time, whichever streams send them.
+
+    A task sends its own requests and never waits on another task of the pool: with every worker waiting, none would
+    be left to run the tasks they wait on. Only the main thread waits on tasks."""
+
+    def __init__(self, workers: int):
+        self._local = threading.local()
+        super().__init__(max_workers=workers, thread_name_prefix="x-requests", initializer=self._enter)
+        self.workers = workers
+
+    def _enter(self) -> None:
+        self._local.worker = True
+
+    def run(self, send: Callable[..., T], *args: Any) -> T:
+        """`send(*args)` on a worker, waiting for it; directly on a worker (a task sends its own requests)."""
+        if getattr(self._local, "worker", False):
+            return send(*args)
+        return self.submit(send, *args).result()
+
+
 @dataclass
 class Connection:
     """What every request of a sync needs, one of each per sync."""
@@ -60,15 +86,16 @@ class Connection:
     # The rate-limit gates of the whole sync (per user and endpoint, per ads account and endpoint, as X counts its
     # budgets), whichever stream asks.
     rate_limit_gates: RateLimitGates = field(default_factory=RateLimitGates)
+    # Every request of the sync goes through this pool of `num_workers` workers (built from the config if not given).
+    pool: RequestPool = None  # type: ignore[assignment]
     # The user's synchronous stats budget, over the gates above: shared by every account and metrics stream.
     stats_budget: SyncStatsBudget = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = RequestPool(self.config.num_workers)
         stats_url = f"{self.config.ads_api_root}stats/accounts/-"
         self.stats_budget = SyncStatsBudget(self.rate_limit_gates, stats_url, self.config.num_workers)
-
-
-T = TypeVar("T")
 
 
 class ReadOnce(Generic[T]):

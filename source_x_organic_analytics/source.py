@@ -14,7 +14,7 @@ from airbyte_cdk.sources.streams import Stream
 
 from .auth import build_authenticator
 from .config import config_error, parse_config
-from .context import Connection, SyncContext, V2Usage, utc_now
+from .context import Connection, RequestPool, SyncContext, V2Usage, utc_now
 from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, OrganicReportHourly, ScheduledTweets, Tweets
@@ -33,6 +33,7 @@ class SourceXOrganicAnalytics(AbstractSource):
         super().__init__()
         self._clock = clock
         self._v2_usage: V2Usage | None = None
+        self._pool: RequestPool | None = None
 
     def _context(self, config: Mapping[str, Any]) -> SyncContext:
         # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
@@ -40,13 +41,14 @@ class SourceXOrganicAnalytics(AbstractSource):
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
         connection = Connection(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
+        self._pool = connection.pool
         if parsed.v2_mode:
             accounts, timeline = V2UserDirectory(connection), V2Timeline(connection)
             self._v2_usage = connection.v2_usage
         else:
             accounts, timeline = AccountDirectory(connection, parsed.account_ids), TimelinePages(connection)
         shared = {f.name: getattr(connection, f.name) for f in fields(Connection) if f.init}
-        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline.read_pages))
+        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline))
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context = self._context(config)
@@ -93,3 +95,6 @@ class SourceXOrganicAnalytics(AbstractSource):
         finally:
             if self._v2_usage is not None:
                 logger.info(self._v2_usage.summary())
+            if self._pool is not None:
+                # Requests read ahead for a stream that ended early are not sent.
+                self._pool.shutdown(wait=False, cancel_futures=True)

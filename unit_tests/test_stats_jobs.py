@@ -478,3 +478,44 @@ def test_a_garbled_result_file_is_fetched_again_after_a_growing_pause(monkeypatc
     outcome = runner.api.download(job)
     assert clock.sleeps == [1.0, 2.0]  # not straight back into the same fault
     assert outcome == JobResult(job, body)
+
+
+def test_the_next_windows_results_are_downloaded_while_this_window_is_read():
+    api, clock = FakeJobsApi(polls_until_done=1), FakeClock()
+    runner = runner_for(api, clock)
+    downloaded, download = [], runner.api.download
+    runner.api.download = lambda job: downloaded.append(job.window) or download(job)
+    runner.plan("abc1", windows_of({"a": 1, "b": 2}))
+    first = runner.read("abc1", "a")
+    assert next(first).window == "a"
+    assert "b" in downloaded  # the workers do not wait for window a to end
+    assert list(first) == []
+    assert sorted(o.batch[0] for o in runner.read("abc1", "b")) == ["b0", "b1"]  # handed back at b's turn only
+
+
+def test_while_jobs_remain_to_create_one_download_at_a_time_goes_beside_the_creations():
+    api = FakeJobsApi(polls_until_done=1)
+    runner = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER)  # real time: the first poll comes amid the creations
+    lock, in_flight, seen = threading.Lock(), [0], []
+    create, download = runner.api.create, runner.api.download
+
+    def slow(request, job, counted=False):
+        with lock:
+            in_flight[0] += counted
+            if counted:
+                seen.append((in_flight[0], len(api.created)))
+        threading.Event().wait(0.04)
+        with lock:
+            in_flight[0] -= counted
+        return request(job)
+
+    runner.api.create = lambda job: slow(create, job)
+    runner.api.download = lambda job: slow(download, job, counted=True)
+    sizes = {"a": 2, "b": 14, "c": 14}
+    runner.plan("abc1", windows_of(sizes))
+    for key, size in sizes.items():
+        assert len(list(runner.read("abc1", key))) == size
+    # X runs every job sooner when the creations have the workers: a download goes beside them one at a time.
+    assert any(created < 30 for _, created in seen)
+    assert all(downloads == 1 for downloads, created in seen if created < 30)
+    assert max(downloads for downloads, _ in seen) == 2  # then both workers download

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airbyte_cdk.models import SyncMode
@@ -59,7 +58,7 @@ class AccountDirectory:
     def __init__(self, connection: Connection, configured_ids: tuple[str, ...]):
         self._configured_ids = configured_ids
         self._accounts = AccountReads(connection)
-        self._workers = connection.config.num_workers
+        self._pool = connection.pool
         self._listing = ReadOnce(lambda: self._read_configured() if self._configured_ids else self._list_all())
 
     def listed(self) -> list[Mapping[str, Any]]:
@@ -72,9 +71,7 @@ class AccountDirectory:
         # The first read alone: when the credentials are wrong, one request says so instead of one per account.
         first, *others = self._configured_ids
         found = [self._read_if_allowed(first)]
-        if others:
-            with ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="accounts") as pool:
-                found += pool.map(self._read_if_allowed, others)
+        found += self._pool.map(self._read_if_allowed, others)
         return [account for account in found if account is not None]
 
     def _read_if_allowed(self, account_id: str) -> Mapping[str, Any] | None:

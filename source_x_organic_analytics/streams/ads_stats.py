@@ -182,6 +182,11 @@ class AdsJobsReader:
         plan = self._jobs.planned(account_id)
         return plan is not None and plan.next_window == job_key(window)
 
+    def wants_plans_ahead(self, account_id: str) -> bool:
+        """Whether the accounts planned ahead of `account_id` (the one being read) hold few enough jobs to plan
+        another."""
+        return self._jobs.wants_plans_ahead(account_id)
+
     def drop_all(self) -> None:
         """Forgets every plan: jobs planned ahead would keep being created and polled for nobody."""
         self._jobs.drop_all()

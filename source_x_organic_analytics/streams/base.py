@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -40,6 +43,13 @@ MAX_PAGES_WITHOUT_NEW_IDS = 3
 # objects a page (200 for scheduled tweets) that is 10 million tweets (2 million scheduled ones) of one ads account,
 # beyond any real account, and over an hour of X's 2,000 account reads per 15 minutes.
 MAX_PAGES_PER_SLICE = 10_000
+# Accounts whose first page is requested while the account before them is read: with the default 3 workers, the
+# account being read and the next two are in flight together.
+READ_AHEAD_ACCOUNTS = 2
+# At most this many objects in pages requested ahead, each page counted as large as the largest the stream has
+# received: pages parsed at once, and held until their turn, must not grow memory with the accounts' size (a page of
+# 1,000 tweets takes about 5 MB parsed).
+READ_AHEAD_OBJECTS = 400
 
 
 class PaginationLoopError(AirbyteTracedException):
@@ -123,7 +133,12 @@ class XAdsStream(HttpStream, ABC):
         # HttpStream builds its HTTP client (and asks for the error handler) in __init__: context comes first.
         self.context = context
         self.rate_limit_gates = context.rate_limit_gates
-        self._paging = PageGuard()
+        # First pages requested ahead of their slice's read (`read_ahead`), by slice.
+        self._first_pages: dict[tuple[Any, ...], Future[requests.Response]] = {}
+        self._ahead: list[Mapping[str, Any]] = []  # slices wanted ahead, not requested yet
+        self._largest_page = 0  # objects in the largest page received
+        # Set once X has answered a page of this stream (not refused it): pages of other slices may then be read ahead.
+        self._answered = threading.Event()
         super().__init__(authenticator=context.authenticator)
         # Every request of these streams goes through this client (`send_gated`), not the one HttpStream builds: the
         # same error handler, backoff and auth, on the sync's one session (HttpStream has no public way to give its own
@@ -171,7 +186,12 @@ class XAdsStream(HttpStream, ABC):
     ) -> requests.Response:
         """Sends through the CDK's HTTP client (auth, retries, waits) once X's budget for that endpoint allows, and
         raises the typed error of `policy` (the stream's own by default) for an answer X refused: no caller sees
-        one."""
+        one. Sent from a worker of the sync's pool, as every request of the sync is."""
+        return self.context.pool.run(self._send_gated, method, url, params, policy)
+
+    def _send_gated(
+        self, method: str, url: str, params: Mapping[str, Any], policy: ErrorPolicy | None
+    ) -> requests.Response:
         gate = self.rate_limit_gates.for_request(method, url)
         gate.acquire()
         response = None
@@ -199,18 +219,25 @@ class XAdsStream(HttpStream, ABC):
             params["cursor"] = next_page_token["cursor"]
         return params
 
-    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+    def next_page_token(self, response: requests.Response, guard: PageGuard | None = None) -> Mapping[str, Any] | None:
         with expecting_x_shape(response.request.path_url):
             cursor = response_json(response).get("next_cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise ShapeError(f"`next_cursor` {cursor!r:.50} is not a string")
+        return self._follow(cursor, guard)
+
+    @staticmethod
+    def _follow(cursor: str | None, guard: PageGuard | None) -> Mapping[str, Any] | None:
         if not cursor:
             return None
-        # Stop loudly rather than loop or silently truncate.
-        self._paging.follow(cursor)
+        if guard is not None:
+            # Stop loudly rather than loop or silently truncate.
+            guard.follow(cursor)
         return {"cursor": cursor}
 
-    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+    def parse_response(
+        self, response: requests.Response, guard: PageGuard | None = None, **kwargs: Any
+    ) -> Iterable[Mapping[str, Any]]:
         with expecting_x_shape(response.request.path_url):
             body = response_json(response)
             data = body.get("data") or []
@@ -219,10 +246,11 @@ class XAdsStream(HttpStream, ABC):
             if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
                 raise ShapeError("`data` is not a list of objects")
             records = [self.transform(item, kwargs.get("stream_slice") or {}) for item in data]
-            records = self._paging.new_page(records, body.get("total_count"))
-        # The CDK keeps this response, and the body parsed on it, until the next page has been fetched and parsed;
-        # without `data` that is only the cursor, not a second page of up to 1,000 objects. The items
-        # themselves are freed before the records are emitted.
+            if guard is not None:
+                records = guard.new_page(records, body.get("total_count"))
+        # The response is held (with the body parsed on it) until the next page has been parsed; without `data` that
+        # is only the cursor, not a second page of up to 1,000 objects. The items themselves are freed before the
+        # records are emitted.
         body.pop("data", None)
         del data
         yield from records
@@ -230,18 +258,75 @@ class XAdsStream(HttpStream, ABC):
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return item
 
+    def read_ahead(self, slices: Iterable[Mapping[str, Any]]) -> None:
+        """Requests the first page of each of `slices` not requested yet, on the sync's pool: `read_pages` takes it
+        when it reads that slice, and only then sees its records, or the error that answered it. Until X has answered
+        a page of this stream, one slice at a time: a refusal of the app or of the credentials then costs one
+        request, not one per account."""
+        self._ahead = [s for s in slices if self._slice_key(s) not in self._first_pages]
+        self._send_ahead()
+
+    def _may_read_ahead(self, pages: int) -> bool:
+        """Whether `pages` more pages may be requested ahead of their turn: until X has answered a page of this
+        stream, only a first one; then while they stay within READ_AHEAD_OBJECTS."""
+        if not self._answered.is_set():
+            return not self._first_pages
+        return (len(self._first_pages) + pages) * self._largest_page <= READ_AHEAD_OBJECTS
+
+    def _send_ahead(self) -> None:
+        while self._ahead and self._may_read_ahead(1):
+            stream_slice = self._ahead.pop(0)
+            self._first_pages[self._slice_key(stream_slice)] = self.context.pool.submit(self._page, stream_slice, None)
+
+    @staticmethod
+    def _slice_key(stream_slice: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(sorted(stream_slice.items()))
+
+    def _page_url(self, stream_slice: Mapping[str, Any]) -> str:
+        return urljoin(self.url_base, self.path(stream_state={}, stream_slice=stream_slice))
+
+    def _page(self, stream_slice: Mapping[str, Any], page_token: Mapping[str, Any] | None) -> requests.Response:
+        params = self.request_params(stream_state={}, stream_slice=stream_slice, next_page_token=page_token)
+        response = self.send_gated(self.http_method, self._page_url(stream_slice), params)
+        self._answered.set()
+        return response
+
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-        """Every record of one slice, paging to the end (HttpStream's own paging loop is private API)."""
-        url = urljoin(self.url_base, self.path(stream_state={}, stream_slice=stream_slice))
-        self._paging = PageGuard(stream_slice.get("account_id"), urlsplit(url).path, self.page_size)
-        page_token = None
-        while True:
-            params = self.request_params(stream_state={}, stream_slice=stream_slice, next_page_token=page_token)
-            response = self.send_gated(self.http_method, url, params)
-            yield from self.parse_response(response, stream_slice=stream_slice, stream_state={})
-            page_token = self.next_page_token(response)
-            if not page_token:
-                return
+        """Every record of one slice, paging to the end (HttpStream's own paging loop is private API). Pages follow
+        one another (each asks for the cursor of the one before); small ones are fetched while the one before is
+        emitted."""
+        guard = PageGuard(stream_slice.get("account_id"), urlsplit(self._page_url(stream_slice)).path, self.page_size)
+        key = self._slice_key(stream_slice)
+        self._ahead = [s for s in self._ahead if self._slice_key(s) != key]
+        first = self._first_pages.pop(key, None)
+        next_page = first.result if first is not None else partial(self._page, stream_slice, None)
+        while next_page is not None:
+            response = next_page()
+            records = list(self.parse_response(response, guard, stream_slice=stream_slice, stream_state={}))
+            self._largest_page = max(self._largest_page, len(records))
+            self._send_ahead()  # X has answered: the slices wanted ahead may go
+            next_page = self._next_page(response, guard, stream_slice)
+            yield from records
+
+    def _next_page(
+        self, response: requests.Response, guard: PageGuard, stream_slice: Mapping[str, Any]
+    ) -> Callable[[], requests.Response] | None:
+        """What gives the next page: its request in flight while this page's records are emitted when pages are
+        small, else sent when asked; None after the last page. A cursor that cannot be followed fails the next page,
+        raised once this page's records are emitted, as when the pages were read one by one."""
+        try:
+            token = self.next_page_token(response, guard)
+        except Exception as stop:
+            return partial(reraise, stop)
+        if token is None:
+            return None
+        if self._may_read_ahead(1):
+            return self.context.pool.submit(self._page, stream_slice, token).result
+        return partial(self._page, stream_slice, token)
+
+
+def reraise(error: BaseException) -> Any:
+    raise error
 
 
 class AccountStream(XAdsStream, ABC):
@@ -257,10 +342,16 @@ class AccountStream(XAdsStream, ABC):
 
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
         self._skipped = {}
-        for account in self.context.accounts.readable():
+        accounts = self.context.accounts.readable()
+        for position, account in enumerate(accounts):
+            self.read_ahead_accounts(accounts[position : position + 1 + READ_AHEAD_ACCOUNTS])
             yield from self.planned_slices(account)
         # Runs once the last slice is read, so every other account's records were emitted before this error.
         self._raise_for_skipped()
+
+    def read_ahead_accounts(self, accounts: list[Mapping[str, Any]]) -> None:
+        """Starts reading `accounts` (the one read next, then the ones after it) ahead of their slices, so that the
+        next accounts' requests are in flight while one account's records are emitted. None by default."""
 
     def planned_slices(self, account: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """The account's slices, or none when planning them meets a problem of that account (it is then skipped)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,9 +82,9 @@ def estimate_message(stream: str, rows: int) -> AirbyteMessage:
 def metric_readers(
     stream: OrganicReport, calendar_zone: ZoneInfo | None
 ) -> tuple[AdsSyncReader, AdsJobsReader, V2Reader]:
-    """A metrics stream's three readers over one bounded pool: at most num_workers requests in flight."""
-    config = stream.context.config
-    pool = ThreadPoolExecutor(max_workers=config.num_workers, thread_name_prefix="organic_report")
+    """A metrics stream's three readers over the sync's pool: at most num_workers requests in flight, all streams
+    together."""
+    config, pool = stream.context.config, stream.context.pool
     sync_reader = AdsSyncReader(stream.call, pool)
     origins = result_file_origins(config.api_base_url, config.x_api_base_url)
     jobs = StatsJobs(stream.call, pool, config.num_workers, stream.logger, result_origins=origins)
@@ -270,24 +269,29 @@ class OrganicReport(AccountStream):
         self._jobs_reader.plan(account_id, windows, later, lambda window: eligible_ids(timeline, window))
 
     def _plan_ahead(self, account_id: str) -> None:
-        """Plans the jobs of the next account read through jobs, so X runs them while this one's jobs are read (the
-        accounts between, read synchronously, hold no job). One such account ahead, not all: a result file must not
-        sit waiting until it expires."""
+        """Plans the jobs of the next accounts read through jobs, so X runs them while this one's jobs are read (the
+        accounts between, read synchronously, hold no job): the next such account, and the ones after it while the
+        plans ahead hold few jobs (`StatsJobs.wants_plans_ahead`): a result file must not sit waiting until it
+        expires."""
         readable = self.context.accounts.readable()
         position = next(i for i, a in enumerate(readable) if a["id"] == account_id)
         for account in readable[position + 1 :]:
-            if account["id"] in self._planned_ahead:
+            if account["id"] not in self._planned_ahead:
+                self._planned_ahead.add(account["id"])
+                self._plan_account_jobs(account)
+            if not self._jobs_reader.wants_plans_ahead(account_id):
                 return
-            self._planned_ahead.add(account["id"])
-            try:
-                schedule = self._schedule(account)
-                if schedule is None or not schedule.use_jobs:
-                    continue
-                self.context.timelines.get(account["id"])
-            except AirbyteTracedException:
-                continue  # its own slices report why it cannot be read
-            self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account))
-            return
+
+    def _plan_account_jobs(self, account: Mapping[str, Any]) -> None:
+        """Plans the jobs of an account read through jobs, from its first window."""
+        try:
+            schedule = self._schedule(account)
+            if schedule is None or not schedule.use_jobs:
+                return
+            self.context.timelines.get(account["id"])
+        except AirbyteTracedException:
+            return  # its own slices report why it cannot be read
+        self._plan_jobs(account["id"], schedule.windows[0][0], self._window_maker(account))
 
     # -- the two fallbacks ----------------------------------------------------------------------------------------
 

@@ -13,6 +13,9 @@ class ScheduledTweets(AccountStream):
     endpoint = "scheduled_tweets"
     page_size = 200  # the endpoint's maximum
 
+    def read_ahead_accounts(self, accounts: list[Mapping[str, Any]]) -> None:
+        self.read_ahead({"account_id": account["id"]} for account in accounts)
+
     def transform(self, item: Mapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         tweet_id = item.get("tweet_id")
         return {

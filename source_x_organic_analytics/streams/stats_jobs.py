@@ -43,6 +43,8 @@ STALL_TIMEOUT_SECONDS = 2 * JOB_TIMEOUT_SECONDS
 # to be listed), is gone: its batch is read another way.
 VANISHED_AFTER_POLLS = 3
 VANISHED_AFTER_SECONDS = 10.0
+# Downloads in flight while jobs remain to create (the creations take the other workers).
+DOWNLOADS_WHILE_CREATING = 1
 # X's refusal of a creation while 100 jobs of the account are processing, whoever created them.
 SLOTS_TAKEN = "TOO_MANY_JOBS"
 
@@ -82,6 +84,13 @@ class StatsJobs:
     def planned(self, account_id: str) -> AccountJobs | None:
         return self._plans.get(account_id)
 
+    def wants_plans_ahead(self, account_id: str) -> bool:
+        """Whether the plans of the accounts other than `account_id` (the one being read) hold fewer jobs to read
+        than X lets one account have processing: their jobs keep X busy while this account is read, and more would
+        only make their results wait longer for their turn."""
+        ahead = sum(plan.jobs_to_read() for planned, plan in self._plans.items() if planned != account_id)
+        return ahead < MAX_PROCESSING_JOBS
+
     def drop(self, account_id: str) -> None:
         """Forgets an account's plan (it failed or was read to the end); jobs already created are left to expire."""
         self._plans.pop(account_id, None)
@@ -91,9 +100,9 @@ class StatsJobs:
         self._plans.clear()
 
     def read(self, account_id: str, key: Hashable) -> Iterator[JobResult]:
-        """The results of the next window of an account's plan. The pool's work is bounded: at most `parallel`
-        job creations (this account's first) and `parallel` downloads queued, and one poll per account, so the pool
-        always has work while only a few results are held in memory."""
+        """The results of the next window of an account's plan. The pool's work is bounded (`_start_requests`): two
+        rounds of requests queued at most, and one poll per account, so the pool always has work while only a few
+        results are held in memory."""
         plan = self._plans[account_id]
         if key != plan.next_window:
             raise ValueError(f"window {key!r} is not the next one of {account_id}'s plan ({plan.next_window!r})")
@@ -101,8 +110,9 @@ class StatsJobs:
         while plan.left_to_read(key):
             plan.raise_if_failed(key)
             plan.raise_if_stalled(key, stalled_at - self.clock())
-            plan.start_downloads(key)
-            downloaded = plan.take_downloaded()
+            plans = [plan, *(p for p in self._plans.values() if p is not plan)]
+            self._start_requests(plans, key)
+            downloaded = plan.take_downloaded(key)
             if downloaded:
                 stalled_at = self.clock() + STALL_TIMEOUT_SECONDS
             for result in downloaded:
@@ -110,8 +120,7 @@ class StatsJobs:
                     yield result
             if not plan.left_to_read(key):
                 break
-            plans = [plan, *(p for p in self._plans.values() if p is not plan)]
-            self._start_creations(plans)
+            self._start_requests(plans, key)  # again: a job handed back to be created again is sent at once
             due_in = self._start_polls(plan, key, plans)
             self._wait(plan, key, plans, due_in, stalled_at - self.clock())
             for each in plans:
@@ -120,11 +129,24 @@ class StatsJobs:
         if plan.next_window is None:
             self.drop(account_id)
 
-    def _start_creations(self, plans: list[AccountJobs]) -> None:
-        """Job creations, the account being read first, up to `parallel` in flight over all plans."""
+    def _start_requests(self, plans: list[AccountJobs], key: Hashable) -> None:
+        """Job creations first, up to `parallel` in flight over all plans, the account being read first: X runs a job
+        while the pool does other work, so the sooner every job is created, the less the downloads wait for X at the
+        end. While jobs remain to create, one download at a time beside them keeps records flowing (and a worker
+        busy while this loop turns around); then up to two rounds of downloads are queued: the window's, then those
+        of the windows read next (the account's later ones, then the accounts planned ahead) while fewer than
+        `parallel` results are held, so the pool stays busy across the end of a window."""
         budget = self.parallel - sum(p.creations_in_flight() for p in plans)
         for each in plans:
             budget -= each.start_creations(budget)
+        if any(p.may_create_next() for p in plans):
+            room = DOWNLOADS_WHILE_CREATING - sum(p.downloads_in_flight() for p in plans)
+        else:
+            room = 2 * self.parallel - sum(p.requests_in_flight() for p in plans)
+        room -= plans[0].start_downloads(key, max(0, room))
+        ahead = min(room, self.parallel - sum(p.downloads_held() for p in plans))
+        for each in plans:
+            ahead -= each.start_downloads_ahead(ahead, reading=key if each is plans[0] else None)
 
     def _start_polls(self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs]) -> list[float]:
         """Starts the polls that are due; returns the seconds until the next poll or creation falls due."""
@@ -143,12 +165,11 @@ class StatsJobs:
     ) -> None:
         """Waits for the first future to finish or the next poll or creation to fall due; never past the window's
         stall deadline, so that a request that hangs cannot hold the read beyond it."""
-        futures = [f for p in plans for f in p.futures()]
-        in_flight = [f for f in futures if not f.done()]
+        in_flight = [f for p in plans for f in p.futures() if not f.done()]
         timeout = max(0.0, min([*due_in, stalled_in]))
         if in_flight:
             wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        elif not futures and not plan.downloads_pending(key):
+        elif not any(p.to_harvest() for p in plans) and not plan.downloads_pending(key):
             # Nothing in flight nor to download: only a poll or a creation due later can move things on, and only if
             # the window's jobs are all somewhere the engine will come back to. Else waiting (or looping) never ends.
             plan.raise_if_lost(key, can_wait=bool(due_in))
@@ -168,7 +189,8 @@ class AccountJobs:
         self._creating: dict[Future, Job] = {}
         self._finished: dict[Hashable, deque[Job]] = defaultdict(deque)
         self._processing = RunningJobs(runner.clock, self._finished)
-        self._downloading: deque[Future] = deque()
+        # Downloads started and not handed back yet, in the order they were started, each with its window.
+        self._downloading: deque[tuple[Hashable, Future[JobResult]]] = deque()
         # A refused creation stops creating the jobs of its window and of later ones; the error is raised when its
         # window is read, so the windows before it are still created, emitted and saved. A failed poll stops the
         # plan and is raised when it is read next.
@@ -189,6 +211,10 @@ class AccountJobs:
     def end_window(self) -> None:
         self._order.popleft()
 
+    def jobs_to_read(self) -> int:
+        """How many jobs of the plan, over all its windows, have not been handed back yet."""
+        return sum(self._unread.values())
+
     def left_to_read(self, key: Hashable) -> int:
         """How many of the window's jobs have not been handed back yet."""
         return self._unread[key]
@@ -197,14 +223,27 @@ class AccountJobs:
         return len(self._creating)
 
     def downloads_pending(self, key: Hashable) -> int:
-        """Downloads in flight, and the window's finished jobs still to download."""
-        return len(self._downloading) + len(self._finished[key])
+        """The window's downloads not handed back yet, and its finished jobs still to download."""
+        return self._downloads_of(key) + len(self._finished[key])
 
-    def take_downloaded(self) -> list[JobResult]:
-        """The downloads done, in the order they were started (results are handed back in that order)."""
+    def downloads_in_flight(self) -> int:
+        return sum(not future.done() for _, future in self._downloading)
+
+    def downloads_held(self) -> int:
+        """Downloads started and not handed back yet, of any window."""
+        return len(self._downloading)
+
+    def _downloads_of(self, key: Hashable) -> int:
+        return sum(window == key for window, _ in self._downloading)
+
+    def take_downloaded(self, key: Hashable) -> list[JobResult]:
+        """The window's downloads done, in the order they were started (results are handed back in that order)."""
         done: list[JobResult] = []
-        while self._downloading and self._downloading[0].done():
-            done.append(self._downloading.popleft().result())
+        for entry in [entry for entry in self._downloading if entry[0] == key]:
+            if not entry[1].done():
+                break
+            self._downloading.remove(entry)
+            done.append(entry[1].result())
         return done
 
     def hand_back(self, key: Hashable, result: JobResult) -> bool:
@@ -227,11 +266,9 @@ class AccountJobs:
     def raise_if_lost(self, key: Hashable, can_wait: bool) -> None:
         """Fails the read when some of the window's jobs are nowhere the engine will come back to: a job it cannot
         account for must end in an error, never in a wait or a loop without end."""
-        held = (
-            sum(job.window == key for job in (*self._creating.values(), *self._to_create, *self._processing.jobs()))
-            + len(self._finished[key])
-            + len(self._downloading)
-        )
+        held = sum(
+            job.window == key for job in (*self._creating.values(), *self._to_create, *self._processing.jobs())
+        ) + self.downloads_pending(key)
         if held < self._unread[key] or not can_wait:
             lost = self._unread[key] - held if held < self._unread[key] else self._unread[key]
             raise _lost(self._account_id, key, lost)
@@ -249,24 +286,50 @@ class AccountJobs:
         return True
 
     def futures(self) -> list[Future]:
-        """The requests of this plan in flight or done but not yet harvested."""
-        return [*self._downloading, *self._creating, *([self._polling] if self._polling else [])]
+        """The requests of this plan in flight, or done and not yet harvested or handed back."""
+        return [*(f for _, f in self._downloading), *self.to_harvest()]
 
-    def start_downloads(self, key: Hashable) -> None:
+    def to_harvest(self) -> list[Future]:
+        """The creations and the poll of this plan, in flight or done but not yet harvested."""
+        return [*self._creating, *([self._polling] if self._polling else [])]
+
+    def requests_in_flight(self) -> int:
+        """This plan's requests in the pool, not done yet."""
+        return sum(not f.done() for f in self.futures())
+
+    def start_downloads(self, key: Hashable, budget: int) -> int:
+        """Up to `budget` downloads of the window's finished jobs; returns how many."""
+        started = 0
         finished = self._finished[key]
-        while finished and len(self._downloading) < self._runner.parallel:
-            self._downloading.append(self._runner.executor.submit(self._runner.api.download, finished.popleft()))
+        while finished and started < budget:
+            self._download(key, finished.popleft())
+            started += 1
+        return started
+
+    def start_downloads_ahead(self, budget: int, reading: Hashable | None) -> int:
+        """Up to `budget` downloads of the windows after `reading` (all of the plan's when None), in the order they
+        will be read; returns how many."""
+        started = 0
+        for key in self._order:
+            finished = self._finished[key] if key != reading else None
+            while finished and started < budget:
+                self._download(key, finished.popleft())
+                started += 1
+        return started
+
+    def _download(self, key: Hashable, job: Job) -> None:
+        self._downloading.append((key, self._runner.executor.submit(self._runner.api.download, job)))
 
     def start_creations(self, budget: int) -> int:
         """Sends up to `budget` job creations X's limit allows; returns how many."""
         sent = 0
-        while sent < budget and self._may_create_next():
+        while sent < budget and self.may_create_next():
             job = self._to_create.popleft()
             self._creating[self._runner.executor.submit(self._runner.api.create, job)] = job
             sent += 1
         return sent
 
-    def _may_create_next(self) -> bool:
+    def may_create_next(self) -> bool:
         """Whether the next job to create may be sent now: the plan has not failed, no earlier window's creation
         was refused, X's limit leaves a slot, X accepted a job already (else only the first window's are sent),
         and no wait for X's slots is on."""

@@ -58,5 +58,8 @@ class Tweets(AccountStream):
     """Full refresh on purpose: counts change and tweets get deleted, so every sync reads the timeline again. The
     timelines service pages it, once per sync, for this stream and `organic_report`."""
 
+    def read_ahead_accounts(self, accounts: list[Mapping[str, Any]]) -> None:
+        self.context.timelines.read_ahead([account["id"] for account in accounts])
+
     def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         yield from self.context.timelines.records(stream_slice["account_id"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -84,31 +83,15 @@ class V2Stream(XAdsStream):
         token = {"pagination_token": next_page_token["cursor"]} if next_page_token else {}
         return {**self.fixed_params, **token}
 
-    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+    def next_page_token(self, response: requests.Response, guard: PageGuard | None = None) -> Mapping[str, Any] | None:
         with expecting_x_shape(response.request.path_url):
             token = (response_json(response).get("meta") or {}).get("next_token")
             if token is not None and not isinstance(token, str):
                 raise ShapeError(f"`meta.next_token` {token!r:.50} is not a string")
-        if not token:
-            return None
-        self._paging.follow(token)  # stops loudly rather than loop or silently truncate
-        return {"cursor": token}
+        return self._follow(token, guard)
 
     def refusals(self, response: requests.Response) -> None:
         raise_for_v2_user_problem(response, self.context.config.auth_type)
-
-    def read_pages(self, stream_slice: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-        """Every page through the rate-limit gate of its endpoint (users/me: 75, timelines: 900 per 15 minutes), so
-        a spent budget is waited out instead of asked again."""
-        url = self._join_url(self.url_base, self.path(stream_slice=stream_slice))
-        self._paging = PageGuard(stream_slice.get("account_id"), urlsplit(url).path, self.page_size)
-        token: Mapping[str, Any] | None = None
-        while True:
-            response = self.send_gated("GET", url, self.request_params({}, next_page_token=token))
-            yield from self.parse_response(response, stream_slice=stream_slice)
-            token = self.next_page_token(response)
-            if token is None:
-                return
 
 
 class V2Me(V2Stream):
