@@ -449,8 +449,9 @@ def test_a_refused_files_connection_is_not_reused(clock):
         files = ResultFiles(logging.getLogger("test"), result_file_origins())
         with pytest.raises(Unfetchable, match="once inflated"):
             files.fetch(FILE)
-        assert files.fetch(FILE) == FILE_BODY  # not the bomb's unread rest, read as the next answer
-    assert relay.connections[0] != relay.connections[1]
+        assert files.fetch(FILE) == FILE_BODY
+    # At once, on a new connection: the bomb's unread rest is never read as the next answer (nor fails a try).
+    assert clock.sleeps == [] and len(relay.connections) == 2 and relay.connections[0] != relay.connections[1]
 
 
 PROXY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
