@@ -22,7 +22,7 @@ Public CDK API used in ways the CDK's own streams do not (kept here so that an u
   the streams to X's APIs (`XAdsStream.send_gated`) instead of going through HttpStream's paging: the streams page
   themselves (`XAdsStream.read_pages`) because HttpStream's loop (`_read_pages`) and its client (`_http_client`) are
   private and its client cannot be given a session. Job result files are downloaded without the CDK
-  (`streams/result_files.py`: a plain requests session).
+  (`streams/result_files.py`: urllib3 directly).
 - `HttpStream.__init__` building a client and calling `get_error_handler()`/`get_backoff_strategy()` at once: the
   streams set what those hooks read before calling it.
 """

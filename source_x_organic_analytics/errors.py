@@ -338,11 +338,11 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     return None if math.isnan(seconds) else seconds
 
 
-def _asked_seconds(response: requests.Response, now: float) -> tuple[float, str] | None:
-    """What X asks to wait before retrying `response`, unchecked, and the header that says it: on a 429 the reset of
-    the account-level limit first, the user-level one next; then `retry-after`, on any status."""
-    headers = response.headers
-    resets = ("x-account-rate-limit-reset", "x-rate-limit-reset") if response.status_code == 429 else ()
+def _asked_seconds(status: int, headers: Mapping[str, str], now: float) -> tuple[float, str] | None:
+    """What X asks to wait before retrying an answer of `status` with `headers`, unchecked, and the header that says
+    it: on a 429 the reset of the account-level limit first, the user-level one next; then `retry-after`, on any
+    status."""
+    resets = ("x-account-rate-limit-reset", "x-rate-limit-reset") if status == 429 else ()
     for header in resets:
         reset = reset_epoch(headers.get(header))
         if reset is not None:
@@ -357,14 +357,23 @@ def endpoint_of(response: requests.Response) -> str:
 
 
 def retry_wait_seconds(response: requests.Response, now: float, attempt: int = 1) -> float | None:
-    """Seconds to wait before retrying `response`: what X asks, through wait_asked_by_x; without an ask, a default
-    that grows with the attempts on a 429, and None (the CDK's exponential backoff) on other statuses."""
-    asked = _asked_seconds(response, now)
+    """Seconds to wait before retrying `response`: see answer_retry_wait."""
+    return answer_retry_wait(response.status_code, response.headers, endpoint_of(response), now, attempt)
+
+
+def answer_retry_wait(
+    status: int, headers: Mapping[str, str], endpoint: str, now: float, attempt: int = 1
+) -> float | None:
+    """Seconds to wait before retrying an answer of `status` with `headers` from `endpoint` (a path): what X asks,
+    through wait_asked_by_x; without an ask, a default that grows with the attempts on a 429, and None (the CDK's
+    exponential backoff) on other statuses. Takes the answer's parts, not a requests response: result files come
+    through urllib3."""
+    asked = _asked_seconds(status, headers, now)
     if asked is not None:
         seconds, header = asked
-        quote = f"`{header}: {response.headers[header]:.40}` on a {response.status_code}"
-        return wait_asked_by_x(seconds, now, endpoint_of(response), quote)
-    if response.status_code == 429:
+        quote = f"`{header}: {headers[header]:.40}` on a {status}"
+        return wait_asked_by_x(seconds, now, endpoint, quote)
+    if status == 429:
         return min(DEFAULT_RATE_LIMIT_WAIT_SECONDS * attempt, MAX_WAIT_SECONDS)
     return None
 

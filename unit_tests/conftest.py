@@ -7,16 +7,19 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 import pytest
 import requests
 import requests_mock as rm
+import urllib3
 
 from source_x_organic_analytics import SourceXOrganicAnalytics
 from source_x_organic_analytics.stats_budget import SyncStatsBudget
@@ -211,9 +214,76 @@ class FakeX:
         return {"data_type": "stats", "time_series_length": buckets, "data": data, "request": {"params": params}}
 
 
+class _Relay(BaseHTTPRequestHandler):
+    """Answers `GET /<scheme>/<host><path>` as requests-mock answers `GET <scheme>://<host><path>`, byte for byte;
+    drops the connection when requests-mock raises (a mocked `exc`, an unmocked URL)."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: the client's pool reuses its connections
+    server: RelayServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        scheme, _, rest = self.path.lstrip("/").partition("/")
+        self.server.connections.append(self.client_address)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        try:
+            answer = self.server.session.get(f"{scheme}://{rest}", headers=headers, allow_redirects=False, stream=True)
+            body = answer.raw.read(decode_content=False)
+        except Exception:  # what the mock raises stands for a connection lost before an answer
+            self.close_connection = True
+            return
+        self.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class RelayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Relay)
+        self.session = requests.Session()
+        self.session.trust_env = False  # no ~/.netrc, no proxy: the relay adds nothing to what the client sent
+        self.connections: list[tuple[str, int]] = []  # the client's (address, port) of each request, in order
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that stops reading (a refused file) is no error of the relay's
+
+
+@contextmanager
+def result_files_relayed() -> Iterator[RelayServer]:
+    """Result files come through urllib3, which requests-mock does not intercept: while this lasts, urllib3 requests
+    to hosts other than 127.0.0.1 go to a real HTTP server on loopback that answers what requests-mock answers for
+    their URL. The connector's whole download path (pools, timeouts, streaming, dropped connections) runs for real;
+    only the host and TLS are not X's."""
+    server = RelayServer()
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    real = urllib3.PoolManager.urlopen
+
+    def relayed(manager: urllib3.PoolManager, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(url)
+        if parts.hostname != "127.0.0.1":
+            url = f"http://127.0.0.1:{server.server_port}/{parts.scheme}/{parts.netloc}{parts.path}"
+            url += f"?{parts.query}" if parts.query else ""
+        return real(manager, method, url, *args, **kwargs)
+
+    try:
+        with mock.patch.object(urllib3.PoolManager, "urlopen", relayed):
+            yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def fake_x():
-    with rm.Mocker() as mocker:
+    with rm.Mocker() as mocker, result_files_relayed():
         yield FakeX(mocker).install()
 
 

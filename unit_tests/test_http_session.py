@@ -12,6 +12,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
+from source_x_organic_analytics import http_session
 from source_x_organic_analytics.http_session import EnvironmentOnceSession
 
 from .conftest import account, make_config, tweet
@@ -67,7 +68,8 @@ def test_a_backfill_reads_the_environment_once_per_host_not_per_request(fake_x, 
         looked_up.append(url)
         return real(url, no_proxy=no_proxy)
 
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counted)
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counted)  # the streams' sessions
+    monkeypatch.setattr(http_session, "get_environ_proxies", counted)  # the result files' pools
     fake_x.accounts = [account("abc1")]
     fake_x.tweets = {"abc1": [tweet(1000 + i, OLD) for i in range(45)]}
     catalog = CatalogBuilder().with_stream("tweets", SyncMode.full_refresh)

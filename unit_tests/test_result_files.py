@@ -7,11 +7,16 @@ import io
 import json
 import logging
 import re
+import socket
+import threading
 import zlib
 from datetime import date, timedelta
 from email.utils import formatdate
 from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import sleep as real_sleep  # the clock fixture replaces result_files' own
 
+import certifi
 import pytest
 import requests
 import requests_mock
@@ -32,7 +37,7 @@ from source_x_organic_analytics.streams.result_files import (
     result_file_origins,
 )
 
-from .conftest import BASE, RESULTS, account, as_dicts, make_config, tweet
+from .conftest import BASE, RESULTS, account, as_dicts, make_config, result_files_relayed, tweet
 from .test_stats_jobs import OLD
 
 FIRST, LAST = "2026-11-01", "2026-11-20"  # 20 days: one window of jobs, 3 jobs of 20, 20 and 5 tweets
@@ -166,12 +171,9 @@ class CountingStream(io.BytesIO):
         return chunk
 
 
-def streamed(body: bytes) -> tuple[requests.Response, CountingStream]:
+def streamed(body: bytes) -> tuple[urllib3.HTTPResponse, CountingStream]:
     stream = CountingStream(body)
-    response = requests.Response()
-    response.status_code = 200
-    response.raw = urllib3.HTTPResponse(body=stream, preload_content=False)
-    return response, stream
+    return urllib3.HTTPResponse(body=stream, status=200, preload_content=False), stream
 
 
 def test_a_gzip_bomb_is_refused_after_reading_a_sliver_of_it():
@@ -308,6 +310,7 @@ def test_a_result_link_gone_twice_is_read_synchronously(x, status):
 # -- 11. a host that fails for a passing reason -------------------------------------------------------------------
 
 FILE = f"{RESULTS}/7.json.gz"
+FILE_ON_X = FILE  # a URL on X's host, for the pools' settings
 FILE_BODY = {"data": [], "request": {"params": {"entity_ids": ["1"]}}}
 
 
@@ -339,7 +342,7 @@ def clock(monkeypatch):
 
 def fetched(answers) -> tuple[object, requests_mock.Mocker]:
     """What ResultFiles.fetch gives (or raises) for FILE, whose host gives `answers` in turn, and the mock."""
-    with requests_mock.Mocker() as mocker:
+    with requests_mock.Mocker() as mocker, result_files_relayed():
         mocker.get(FILE, answers)
         try:
             outcome = ResultFiles(logging.getLogger("test"), result_file_origins()).fetch(FILE)
@@ -418,3 +421,169 @@ def test_a_wait_longer_than_a_sync_waits_is_not_slept_and_ends_the_sync(x, clock
     message = output.errors[0].trace.error.message
     assert message.startswith("X allows no request to /advertiser-api-async-analytics/2.json.gz before ")
     assert not any("abc1" in m.state.stream.stream_state.__dict__ for m in output.state_messages)
+
+
+# -- 12. the download client: urllib3 pools, the environment's proxy and CA bundle ---------------------------------
+
+
+def test_a_file_sent_with_content_encoding_gzip_is_inflated_once_not_twice(clock):
+    """X's file is a gzip file; a server that also says `Content-Encoding: gzip` about it sends the same bytes."""
+    outcome, _ = fetched([{**the_file(), "headers": {"Content-Encoding": "gzip"}}])
+    assert outcome == FILE_BODY
+
+
+def test_connections_go_back_to_the_pool_once_a_file_is_read_and_a_failed_ones_are_not_reused(clock):
+    with requests_mock.Mocker() as mocker, result_files_relayed() as relay:
+        mocker.get(FILE, [the_file(), the_file(), {"status_code": 503}, the_file()])
+        files = ResultFiles(logging.getLogger("test"), result_file_origins())
+        for _ in range(3):
+            assert files.fetch(FILE) == FILE_BODY
+    first, second, failed, after = relay.connections
+    assert first == second == failed  # one connection for both files and the 503's answer
+    assert after != failed  # the 503's body was not read: its connection was closed, not reused
+
+
+def test_a_refused_files_connection_is_not_reused(clock):
+    with requests_mock.Mocker() as mocker, result_files_relayed() as relay:
+        mocker.get(FILE, [{"content": gzip_bomb()}, the_file()])
+        files = ResultFiles(logging.getLogger("test"), result_file_origins())
+        with pytest.raises(Unfetchable, match="once inflated"):
+            files.fetch(FILE)
+        assert files.fetch(FILE) == FILE_BODY
+    # At once, on a new connection: the bomb's unread rest is never read as the next answer (nor fails a try).
+    assert clock.sleeps == [] and len(relay.connections) == 2 and relay.connections[0] != relay.connections[1]
+
+
+PROXY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    """Sets the given variables on a process environment without any proxy or CA-bundle setting."""
+    for name in PROXY_NAMES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return lambda **variables: [monkeypatch.setenv(name, value) for name, value in variables.items()]
+
+
+class _FileHandler(BaseHTTPRequestHandler):
+    server: FileHost
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        self.server.targets.append(self.path)
+        real_sleep(self.server.delays.pop(0) if self.server.delays else 0)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.server.content)))
+        self.end_headers()
+        self.wfile.write(self.server.content)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class FileHost(ThreadingHTTPServer):
+    """A loopback server that answers every GET with FILE's content (the first ones each after one of `delays`
+    seconds) and records the request line's target: a proxy's request carries the whole URL, an origin's only the
+    path."""
+
+    daemon_threads = True
+
+    def __init__(self, delays: tuple[float, ...] = ()):
+        super().__init__(("127.0.0.1", 0), _FileHandler)
+        self.content = the_file()["content"]
+        self.delays = list(delays)
+        self.targets: list[str] = []
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, args=(0.01,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_proxy_from_the_environment_carries_the_download(environment):
+    nowhere = f"http://127.0.0.1:{closed_port()}"  # the file's host itself cannot be reached: only the proxy can
+    with FileHost() as proxy:
+        environment(HTTP_PROXY=proxy.url)
+        files = ResultFiles(logging.getLogger("test"), result_file_origins(nowhere))
+        assert files.fetch(f"{nowhere}/7.json.gz") == FILE_BODY
+    assert proxy.targets == [f"{nowhere}/7.json.gz"]  # a proxy's request: the whole URL
+
+
+def test_no_proxy_sends_the_download_straight_to_its_host(environment):
+    with FileHost() as host:
+        environment(HTTP_PROXY=f"http://127.0.0.1:{closed_port()}", NO_PROXY="127.0.0.1")
+        files = ResultFiles(logging.getLogger("test"), result_file_origins(host.url))
+        assert files.fetch(f"{host.url}/7.json.gz") == FILE_BODY
+    assert host.targets == ["/7.json.gz"]
+
+
+@pytest.mark.parametrize(
+    "variables, proxied",
+    [
+        ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "proxy.corp"),
+        ({"HTTPS_PROXY": "proxy.corp:3128"}, "proxy.corp"),  # no scheme: http, as requests reads it
+        ({"ALL_PROXY": "http://all.corp:8080"}, "all.corp"),
+        ({"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": "twimg.com"}, None),
+        ({"HTTP_PROXY": "http://proxy.corp:3128"}, None),  # for http URLs only
+    ],
+)
+def test_https_downloads_take_the_proxy_requests_would(environment, variables, proxied):
+    environment(**variables)
+    manager = ResultFiles(logging.getLogger("test"), result_file_origins())._pools.for_url(FILE_ON_X)
+    assert (manager.proxy.host if isinstance(manager, urllib3.ProxyManager) else None) == proxied
+
+
+def test_a_proxys_credentials_are_sent_to_the_proxy(environment):
+    environment(HTTPS_PROXY="http://me:secret@proxy.corp:3128")
+    manager = ResultFiles(logging.getLogger("test"), result_file_origins())._pools.for_url(FILE_ON_X)
+    assert manager.proxy_headers == urllib3.make_headers(proxy_basic_auth="me:secret")
+
+
+@pytest.mark.parametrize(
+    "variables, setting",
+    [
+        ({"REQUESTS_CA_BUNDLE": "/etc/ssl/corp-ca.pem", "CURL_CA_BUNDLE": "/etc/ssl/curl.pem"}, "/etc/ssl/corp-ca.pem"),
+        ({"CURL_CA_BUNDLE": "/etc/ssl/curl.pem"}, "/etc/ssl/curl.pem"),
+        ({}, certifi.where()),
+    ],
+)
+def test_the_ca_bundle_of_the_environment_verifies_the_download_host(environment, variables, setting):
+    environment(**variables)
+    pool = ResultFiles(logging.getLogger("test"), result_file_origins())._pools.for_url(FILE_ON_X)
+    pool = pool.connection_from_url(FILE_ON_X)
+    assert (pool.ca_certs, pool.cert_reqs) == (setting, "CERT_REQUIRED")
+
+
+def test_a_ca_directory_is_read_as_one(environment, tmp_path):
+    environment(REQUESTS_CA_BUNDLE=str(tmp_path))
+    pool = ResultFiles(logging.getLogger("test"), result_file_origins())._pools.for_url(FILE_ON_X)
+    pool = pool.connection_from_url(FILE_ON_X)
+    assert (pool.ca_certs, pool.ca_cert_dir) == (None, str(tmp_path))
+
+
+def test_the_environment_is_read_once_per_host(environment):
+    files = ResultFiles(logging.getLogger("test"), result_file_origins())
+    direct = files._pools.for_url(FILE_ON_X)
+    environment(HTTPS_PROXY="http://proxy.corp:3128")
+    assert files._pools.for_url(f"{RESULTS}/8.json.gz") is direct
+
+
+def test_a_read_timeout_is_tried_again(clock, monkeypatch):
+    monkeypatch.setattr(result_files, "TIMEOUT", urllib3.Timeout(connect=10, read=0.2))
+    with FileHost(delays=(1.0,)) as host:
+        files = ResultFiles(logging.getLogger("test"), result_file_origins(host.url))
+        assert files.fetch(f"{host.url}/7.json.gz") == FILE_BODY
+    assert host.targets == ["/7.json.gz"] * 2 and clock.sleeps == [1.0]

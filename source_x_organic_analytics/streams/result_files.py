@@ -5,9 +5,10 @@ result files, or from a host the config points the connector at (a local emulato
 loopback address); it sends no credentials, follows at most a few redirects and checks each one like the first, and
 stops reading past a size no real result file comes near. Whatever it refuses, the caller reads another way.
 
-Downloads go through a plain requests session, not the CDK's client: they need no auth, no rate-limit gate and none of
-the CDK's error mapping, and the CDK's client costs CPU on each of a backfill's hundreds of files. They are retried
-by `ResultFiles._get`, waiting as `_retry_wait` says.
+Downloads go through urllib3 directly, not the CDK's client nor a requests session: they need no auth, no rate-limit
+gate and none of the CDK's error mapping, and each layer costs CPU on each of a backfill's hundreds of files. The
+proxy and CA-bundle settings of the environment apply as requests applies them (`http_session.EnvironmentPools`).
+They are retried by `ResultFiles._get`, waiting as `_retry_wait` says.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import logging
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 import urllib3
 
 from ..config import is_loopback
-from ..errors import MAX_RETRIES, parse_json, retry_wait_seconds
-from ..http_session import EnvironmentOnceSession, NoCredentials
+from ..errors import MAX_RETRIES, answer_retry_wait, parse_json
+from ..http_session import EnvironmentPools
 
 X_RESULT_HOST = "ton.twimg.com"  # where X documents its result files (https://ton.twimg.com/advertiser-api-async-...)
 # A real file is small: 20 tweets x 90 days x 25 metrics is ~100 KB of JSON. 64 MB is over 600 times that, so no real
@@ -39,7 +40,7 @@ LINK_GONE_STATUSES = (403, 404, 410)  # what a storage answers for an expired or
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 IDENTITY = {"Accept-Encoding": "identity"}
 GZIP_MAGIC = b"\x1f\x8b"
-TIMEOUT_SECONDS = (10, 300)  # connect, and each read of the body
+TIMEOUT = urllib3.Timeout(connect=10, read=300)  # the read timeout bounds each read of the body
 MAX_DOWNLOAD_SECONDS = 10 * 60  # a real file takes well under a second
 MAX_TRIES = 1 + MAX_RETRIES  # of one hop that fails for a passing reason (a 408, a 429, a 5xx, no connection)
 RETRY_BUDGET_SECONDS = 10 * 60  # from a hop's first try: no retry starts a wait that would end later
@@ -96,11 +97,18 @@ def _passing_failure(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
-def _retry_wait(failure: requests.Response | Exception, attempt: int) -> float:
+Answer = urllib3.BaseHTTPResponse
+
+
+def _retry_wait(url: str, failure: Answer | Exception, attempt: int) -> float:
     """Seconds to wait before trying a hop again after its `attempt`-th try failed: what X asks on its answer
     (`retry-after`, a 429's reset), through the connector's one check of X's waits (which raises WaitTooLongError
     beyond what a sync waits); else 1, 2, 4, 8 then 16 s, the CDK's own backoff."""
-    asked = retry_wait_seconds(failure, time.time(), attempt) if isinstance(failure, requests.Response) else None
+    asked = (
+        None
+        if isinstance(failure, Exception)
+        else answer_retry_wait(failure.status, failure.headers, urlsplit(url).path, time.time(), attempt)
+    )
     return float(2 ** (attempt - 1)) if asked is None else asked
 
 
@@ -114,12 +122,12 @@ def _capped(chunks: Iterable[bytes], limit: int, what: str) -> Iterator[bytes]:
         yield chunk
 
 
-def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+def _raw_chunks(response: Answer) -> Iterator[bytes]:
     """The body as sent (no Content-Encoding decoding: that is done below, bounded), read a chunk at a time, within
     MAX_DOWNLOAD_SECONDS: the read timeout bounds each read, not a server that sends a byte now and then."""
     give_up_at = time.monotonic() + MAX_DOWNLOAD_SECONDS
     try:
-        for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
+        for chunk in response.stream(CHUNK_BYTES, decode_content=False):
             if time.monotonic() > give_up_at:
                 raise Unfetchable(f"took more than {MAX_DOWNLOAD_SECONDS // 60} minutes to download its result file")
             yield chunk
@@ -168,21 +176,29 @@ def _gunzip_if_gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from chunks
 
 
-def read_body(response: requests.Response) -> bytes:
+def read_body(response: Answer) -> bytes:
     """The file's content, inflated (through at most two gzip layers), refused past the size caps."""
     compressed = _capped(_raw_chunks(response), MAX_COMPRESSED_BYTES, "compressed")
     inflated = _capped(_gunzip_if_gzip(_gunzip_if_gzip(compressed)), MAX_INFLATED_BYTES, "once inflated")
     return b"".join(inflated)
 
 
+def _give_back(response: Answer) -> None:
+    """Returns the answer's connection to its pool, closed first unless its body was read to the end: the rest of a
+    refused or unread body must not be read as the next answer."""
+    if not response.isclosed():
+        response.close()
+    response.release_conn()
+
+
 class ResultFiles:
-    """Fetches result files through a plain requests session, one hop at a time, each hop retried by `_retry_wait`."""
+    """Fetches result files through urllib3 pools shared by the worker threads, one hop at a time, each hop retried
+    by `_retry_wait`. urllib3 sends no credentials of its own (no ~/.netrc, no auth)."""
 
     def __init__(self, logger: logging.Logger, origins: frozenset[Origin]):
         self._logger = logger
         self._origins = origins
-        self._session = EnvironmentOnceSession()
-        self._session.auth = NoCredentials()  # also keeps requests from looking up ~/.netrc for the host
+        self._pools = EnvironmentPools()
 
     def fetch(self, url: str) -> Mapping[str, Any]:
         """The parsed file. Raises `Unfetchable` (or `LinkGone`) for a file not to be read here, ValueError, OSError
@@ -192,34 +208,50 @@ class ResultFiles:
             why = refusal(url, self._origins)
             if why is not None:
                 raise Unfetchable(f"has its result at a URL that {why}")
-            with self._get(url) as response:
-                if response.status_code in REDIRECT_STATUSES and response.headers.get("Location"):
+            with self._answer(url) as response:
+                if response.status in REDIRECT_STATUSES and response.headers.get("Location"):
                     url = urljoin(url, response.headers["Location"])
                     continue
                 return self._parse(response)
         raise Unfetchable(f"had its result file redirected more than {MAX_REDIRECTS} times")
 
-    def _get(self, url: str) -> requests.Response:
+    @contextmanager
+    def _answer(self, url: str) -> Iterator[Answer]:
+        """One hop's answer (see `_get`), its connection given back to the pool afterwards."""
+        response = self._get(url)
+        try:
+            yield response
+        finally:
+            _give_back(response)
+
+    def _get(self, url: str) -> Answer:
         """One hop's answer, its body unread, tried again while it fails for a passing reason."""
         give_up_at = time.monotonic() + RETRY_BUDGET_SECONDS
         for attempt in range(1, MAX_TRIES + 1):
             try:
-                # Redirects are followed by `fetch`, not by requests, so each is checked like the first and none can
-                # pick up credentials on the way (requests re-reads ~/.netrc for a redirect's host).
-                response = self._session.get(
-                    url, headers=IDENTITY, timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False
+                # Redirects are followed by `fetch`, so each is checked like the first; urllib3 retries nothing
+                # itself, and leaves the body (X's gzip file, whatever Content-Encoding says) to `read_body`.
+                response = self._pools.for_url(url).urlopen(
+                    "GET",
+                    url,
+                    headers=IDENTITY,
+                    timeout=TIMEOUT,
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                    decode_content=False,
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
-                failure: requests.Response | Exception = error
+            except urllib3.exceptions.HTTPError as error:  # no connection, a timeout, a connection dropped
+                failure: Answer | Exception = error
                 said = f"could not be reached ({type(error).__name__})"
             else:
-                if not _passing_failure(response.status_code):
+                if not _passing_failure(response.status):
                     return response
-                response.close()  # its body is not worth reading: the connection is not reused
-                failure, said = response, f"answered HTTP {response.status_code}"
+                _give_back(response)  # its body is not worth reading
+                failure, said = response, f"answered HTTP {response.status}"
             if attempt == MAX_TRIES:
                 break
-            wait = _retry_wait(failure, attempt)
+            wait = _retry_wait(url, failure, attempt)
             if time.monotonic() + wait > give_up_at:
                 break
             self._logger.info(f"A result file's host {said}; trying again in {wait:g} s (try {attempt + 1}).")
@@ -227,8 +259,8 @@ class ResultFiles:
         raise StillFailing(f"its host {said} on {attempt} tries")
 
     @staticmethod
-    def _parse(response: requests.Response) -> Mapping[str, Any]:
-        status = response.status_code
+    def _parse(response: Answer) -> Mapping[str, Any]:
+        status = response.status
         if status in LINK_GONE_STATUSES:
             raise LinkGone(f"had its result file answer HTTP {status}")
         if status != 200:
