@@ -72,8 +72,6 @@ from integration_tests.x_emulator import Dataset, EmulatorServer, build_dataset
 from integration_tests.x_emulator.ratelimit import FAMILIES
 from integration_tests.x_emulator.server import _route  # the emulator's own routing table: endpoint and family
 from source_x_organic_analytics.stats_budget import (
-    DOCUMENTED_SYNC_LIMIT,
-    SYNC_RESERVE,
     EndpointCosts,
     choose_endpoints,
 )
@@ -303,8 +301,7 @@ def minimum_requests(
             last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
             if start <= last:
                 plans.append((account_id, _costs(ds, account_id, start, last, now, stream)))
-    left = DOCUMENTED_SYNC_LIMIT - SYNC_RESERVE
-    choices = choose_endpoints([costs for _, costs in plans], left, DOCUMENTED_SYNC_LIMIT, workers)
+    choices = choose_endpoints([costs for _, costs in plans], workers)
     if stats_endpoint != "auto":
         choices = [stats_endpoint == "jobs"] * len(plans)
     for (account_id, costs), jobs in zip(plans, choices, strict=True):

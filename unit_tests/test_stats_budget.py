@@ -44,7 +44,7 @@ def test_a_month_of_a_small_account_stays_synchronous_and_a_quarter_goes_to_jobs
 
 
 def test_the_budget_is_shared_by_the_accounts_in_the_order_they_are_read():
-    assert choose_endpoints([BIG_DAILY] * 3, left=250, limit=250, workers=3) == [False, False, True]
+    assert choose_endpoints([BIG_DAILY] * 3, workers=3) == [False, False, True]
 
 
 def test_promises_count_until_their_requests_are_sent_and_a_new_window_starts_over():

@@ -181,11 +181,10 @@ class OrganicReport(AccountStream):
             if self.context.config.stats_endpoint != "auto":
                 return self.context.config.stats_endpoint == "jobs"
             account_id, windows = account["id"], self._window_maker(account)
-            timeline = self.context.timelines.get(account_id)
-            ids = [eligible_ids(timeline, windows(*bounds)) for bounds in sync]
+            ids = [self._ids(account_id, windows(*bounds)) for bounds in sync]
             costs = EndpointCosts(
                 sync_windows=tuple(map(request_count, ids)),
-                job_windows=tuple(request_count(eligible_ids(timeline, windows(*bounds))) for bounds in jobs),
+                job_windows=tuple(request_count(self._ids(account_id, windows(*bounds))) for bounds in jobs),
             )
             return self.context.stats_budget.prefers_jobs(costs, lambda: self._probe(account_id, windows, sync, ids))
 
