@@ -575,6 +575,24 @@ def test_latency_and_stop_frees_port(ds):
         session.get(emu.base_url + "/12/accounts", timeout=2)
 
 
+def test_the_latency_counts_the_emulators_own_work_instead_of_adding_to_it(ds, monkeypatch):
+    dispatch = EmulatorServer.dispatch
+
+    def slow_dispatch(self, req):
+        time.sleep(0.1)  # a result file's metrics and gzip take real time in Python
+        return dispatch(self, req)
+
+    monkeypatch.setattr(EmulatorServer, "dispatch", slow_dispatch)
+    with EmulatorServer(ds, now=NOW, latency_ms=300) as emu:
+        session = requests.Session()
+        session.auth = oauth1(emu)
+        t0 = time.monotonic()
+        assert session.get(emu.base_url + "/12/accounts", timeout=10).status_code == 200
+        took = time.monotonic() - t0
+    # X's latency is the whole answer's time: 0.3 s, not 0.1 s of work and 0.3 s more.
+    assert 0.3 <= took < 0.38
+
+
 def test_config_helpers(emu, ds):
     c1 = emu.oauth1_config()
     assert c1["credentials"]["auth_type"] == "oauth1.0a" and c1["api_base_url"] == emu.base_url

@@ -828,7 +828,9 @@ def _make_handler(emu: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             emu.requests.append(RequestRecord(req.method, req.path, params, response.status, arrived))
             if emu.keep_responses:
                 emu.keep_response(req, response)
-            pause = response.delay + emu.latency_ms / 1000
+            # X's latency is the whole time an answer takes, its own work included: the emulator's (a result file's
+            # metrics and gzip take milliseconds of Python) is counted in it, not added to it.
+            pause = response.delay + max(0.0, emu.latency_ms / 1000 - (time.time() - arrived))
             if pause:
                 emu._stopping.wait(pause)
             if response.drop:
