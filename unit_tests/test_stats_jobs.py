@@ -519,3 +519,52 @@ def test_while_jobs_remain_to_create_one_download_at_a_time_goes_beside_the_crea
     assert any(created < 30 for _, created in seen)
     assert all(downloads == 1 for downloads, created in seen if created < 30)
     assert max(downloads for downloads, _ in seen) == 2  # then both workers download
+
+
+class SlowJobsApi(FakeJobsApi):
+    """FakeJobsApi whose answers take real time, with the order requests were sent in and the most creations in
+    flight at once, before and after X accepted the first job."""
+
+    def __init__(self, seconds: float, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds = seconds
+        self.sent: list[str] = []
+        self._lock = threading.Lock()
+        self._creating = 0
+        self.most_creating = {False: 0, True: 0}  # by "X had accepted a job when this one was sent"
+
+    def __call__(self, method, path, params):
+        with self._lock:
+            self.sent.append("create" if method == "POST" else "poll")
+            if method == "POST":
+                self._creating += 1
+                accepted = bool(self.created)
+                self.most_creating[accepted] = max(self.most_creating[accepted], self._creating)
+        threading.Event().wait(self.seconds)
+        try:
+            return super().__call__(method, path, params)
+        finally:
+            with self._lock:
+                self._creating -= method == "POST"
+
+
+def test_until_x_accepts_a_job_its_creations_go_one_at_a_time():
+    api = SlowJobsApi(0.02, polls_until_done=1)
+    runner = StatsJobs(api, ThreadPoolExecutor(3), 3, LOGGER)
+    runner.plan("abc1", [JobWindow("w", {"w": "w"}, [[str(i)] for i in range(6)])])
+    assert len(list(runner.read("abc1", "w"))) == 6
+    # A refusal of the parameters costs one job; once X took one, the creations fill the workers.
+    assert api.most_creating == {False: 1, True: 3}
+
+
+def test_no_poll_takes_a_worker_while_creations_keep_every_worker_busy():
+    # 90 creations of 20 ms on 2 workers: nearly a second of creating, past the first poll's due time (0.5 s).
+    api = SlowJobsApi(0.02, polls_until_done=1)
+    runner = StatsJobs(api, ThreadPoolExecutor(2), 2, LOGGER)
+    runner.plan("abc1", [JobWindow("w", {"w": "w"}, [[str(i)] for i in range(90)])])
+    assert len(list(runner.read("abc1", "w"))) == 90
+    first_poll = api.sent.index("poll")
+    # Polls start once the last creations are in flight and a worker would otherwise wait: the jobs they find are
+    # downloaded at once.
+    assert api.sent[:first_poll].count("create") >= 90 - 3
+    assert api.sent.count("poll") <= 3

@@ -130,13 +130,14 @@ class StatsJobs:
             self.drop(account_id)
 
     def _start_requests(self, plans: list[AccountJobs], key: Hashable) -> None:
-        """Job creations first, up to `parallel` in flight over all plans, the account being read first: X runs a job
+        """Job creations first, up to `parallel` in flight over all plans and one queued (a worker that finishes one
+        takes the next without waiting for this loop to turn around), the account being read first: X runs a job
         while the pool does other work, so the sooner every job is created, the less the downloads wait for X at the
-        end. While jobs remain to create, one download at a time beside them keeps records flowing (and a worker
-        busy while this loop turns around); then up to two rounds of downloads are queued: the window's, then those
+        end. While jobs remain to create, one download at a time beside them keeps records flowing; then up to two
+        rounds of downloads are queued: the window's, then those
         of the windows read next (the account's later ones, then the accounts planned ahead) while fewer than
         `parallel` results are held, so the pool stays busy across the end of a window."""
-        budget = self.parallel - sum(p.creations_in_flight() for p in plans)
+        budget = self.parallel + 1 - sum(p.creations_in_flight() for p in plans)
         for each in plans:
             budget -= each.start_creations(budget)
         if any(p.may_create_next() for p in plans):
@@ -149,11 +150,15 @@ class StatsJobs:
             ahead -= each.start_downloads_ahead(ahead, reading=key if each is plans[0] else None)
 
     def _start_polls(self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs]) -> list[float]:
-        """Starts the polls that are due; returns the seconds until the next poll or creation falls due."""
-        # Polls wait while the pool has two rounds of other work: they would find jobs to start before there are
-        # workers for them.
-        backlog = sum(p.creations_in_flight() for p in plans) + plan.downloads_pending(key)
-        due = {each: each.poll_due_in() for each in plans} if backlog < 2 * self.parallel else {}
+        """Starts the polls that are due and useful; returns the seconds until the next poll or creation falls due.
+        A poll is useful when what it finds can be used now: when the requests the engine could start
+        (`_start_requests`, just before) leave its queue short (fewer than `parallel` and the downloads beside the
+        creations, or two rounds once no job is left to create), or to free slots for a plan whose creations wait
+        for X's limit. Otherwise it would take a worker to find jobs that would wait for one."""
+        creating = any(p.may_create_next() for p in plans)
+        queue = self.parallel + (DOWNLOADS_WHILE_CREATING if creating else self.parallel)
+        short = sum(p.requests_in_flight() for p in plans) < queue
+        due = {each: each.poll_due_in() for each in plans if short or each.waits_for_slots()}
         for each, due_in in due.items():
             if due_in is not None and due_in <= 0:
                 each.start_poll()
@@ -196,8 +201,8 @@ class AccountJobs:
         # plan and is raised when it is read next.
         self._refused: dict[Hashable, BaseException] = {}
         self._failed: BaseException | None = None
-        # Until X accepts one job, only the first window's are sent: parameters X refuses (say, a day convention
-        # the account does not use) then cost no jobs of later windows.
+        # Until X accepts one job, only the first window's are sent, one at a time: parameters X refuses (say, a day
+        # convention the account does not use) then cost one job.
         self._accepted = False
         self._polling: Future | None = None
         self._polled: list[Job] = []  # the jobs the poll in flight asks about
@@ -228,6 +233,11 @@ class AccountJobs:
 
     def downloads_in_flight(self) -> int:
         return sum(not future.done() for _, future in self._downloading)
+
+    def waits_for_slots(self) -> bool:
+        """Whether jobs remain to create while X's processing-job slots are all taken: only polls free them."""
+        full = len(self._creating) + len(self._processing) >= MAX_PROCESSING_JOBS
+        return bool(self._to_create) and (full or self._slots.waiting)
 
     def downloads_held(self) -> int:
         """Downloads started and not handed back yet, of any window."""
@@ -331,15 +341,15 @@ class AccountJobs:
 
     def may_create_next(self) -> bool:
         """Whether the next job to create may be sent now: the plan has not failed, no earlier window's creation
-        was refused, X's limit leaves a slot, X accepted a job already (else only the first window's are sent),
-        and no wait for X's slots is on."""
+        was refused, X's limit leaves a slot, X accepted a job already (else only the first window's are sent, one
+        at a time), and no wait for X's slots is on."""
         if not self._to_create or self._failed is not None:
             return False
         window = self._to_create[0].window
         return (
             self._rank[window] < min((self._rank[w] for w in self._refused), default=float("inf"))
             and len(self._creating) + len(self._processing) < MAX_PROCESSING_JOBS
-            and (self._accepted or window == self._order[0])
+            and (self._accepted or (window == self._order[0] and not self._creating))
             and self._slots.resumed(creating=bool(self._creating))
         )
 
