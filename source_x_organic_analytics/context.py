@@ -133,9 +133,19 @@ class Directory(Protocol):
     def raise_for_missing(self) -> None: ...
 
 
+class ReadsAhead(Protocol):
+    """A stream that can request its first pages of some accounts before it reads them."""
+
+    def read_ahead_accounts(self, accounts: list[Mapping[str, Any]]) -> None: ...
+
+
 @dataclass(kw_only=True)
 class SyncContext(Connection):
     """The connection and the services every stream of the sync shares, built complete before any stream."""
 
     accounts: Directory
     timelines: Timelines
+    # The selected streams not read yet, in the order the sync reads them: while one stream reads its accounts, the
+    # first pages of the streams to come are requested too (each stream bounds what it holds), so that their
+    # requests fill the workers that the read's own waits leave idle instead of adding up at their turn.
+    streams_to_come: list[ReadsAhead] = field(default_factory=list)

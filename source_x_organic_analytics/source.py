@@ -19,6 +19,7 @@ from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, OrganicReportHourly, ScheduledTweets, Tweets
 from .streams.accounts import AccountDirectory
+from .streams.base import AccountStream
 from .streams.followers_history import FollowersHistory
 from .streams.tweets import TimelinePages
 from .streams.v2_user import V2Timeline, V2UserDirectory, check_v2_user
@@ -34,6 +35,7 @@ class SourceXOrganicAnalytics(AbstractSource):
         self._clock = clock
         self._v2_usage: V2Usage | None = None
         self._pool: RequestPool | None = None
+        self._read_order: list[str] = []  # the streams a read selected, in the order it reads them
 
     def _context(self, config: Mapping[str, Any]) -> SyncContext:
         # Before anything can fail or log: the entrypoint's filter knows only each secret's raw value.
@@ -73,7 +75,12 @@ class SourceXOrganicAnalytics(AbstractSource):
             FollowersHistory(context),
         ]
         # X API v2 has no scheduled posts.
-        return streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
+        streams = streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
+        by_name = {stream.name: stream for stream in streams}
+        context.streams_to_come = [
+            by_name[name] for name in self._read_order if isinstance(by_name.get(name), AccountStream)
+        ]
+        return streams
 
     @classmethod
     def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
@@ -90,6 +97,7 @@ class SourceXOrganicAnalytics(AbstractSource):
         state: list[AirbyteStateMessage] | MutableMapping[str, Any] | None = None,
     ) -> Iterator[AirbyteMessage]:
         catalog.streams.sort(key=lambda s: _READ_ORDER.get(s.stream.name, len(_READ_ORDER)))
+        self._read_order = [configured.stream.name for configured in catalog.streams]
         try:
             yield from super().read(logger, config, catalog, state)
         finally:

@@ -83,10 +83,28 @@ def test_the_next_accounts_timelines_are_in_flight_together(fake_x, source, monk
     # The first account's page alone (a refusal of the app would cost one request), then the others together.
     assert requests_.overlap("/def2/tweets", "/ghi3/tweets")
     assert not requests_.overlap("/abc1/tweets", "/def2/tweets")
+    assert not requests_.of("/scheduled_tweets")  # a stream the catalog does not select is not read ahead
     # Records in the accounts' order, each account's tweets in the timeline's order.
     assert [r["id"] for r in as_dicts(output)] == [
         str(t["id"]) for a in fake_x.accounts for t in fake_x.tweets[a["id"]]
     ]
+
+
+def test_the_first_pages_of_the_streams_to_come_are_requested_while_an_earlier_stream_is_read(
+    fake_x, source, monkeypatch
+):
+    three_accounts(fake_x)
+    requests_ = InFlight().install(monkeypatch)
+    output = read(source, make_config(account_ids=["abc1", "def2", "ghi3"]), catalog("tweets", "scheduled_tweets"))
+    assert not output.errors
+    # Scheduled tweets' first pages fill the workers the timelines leave idle, each requested once, and are
+    # emitted at their stream's turn, after every tweet.
+    assert requests_.overlap("/tweets", "/scheduled_tweets")
+    assert sorted(path for path, *_ in requests_.spans if "/scheduled_tweets" in path) == [
+        f"/12/accounts/{a}/scheduled_tweets?count=200" for a in ("abc1", "def2", "ghi3")
+    ]
+    streams = [m.record.stream for m in output.records]
+    assert streams == ["tweets"] * 9 + ["scheduled_tweets"] * 6
 
 
 def test_large_pages_are_not_read_ahead_so_memory_does_not_grow_with_the_accounts_size(fake_x, source, monkeypatch):

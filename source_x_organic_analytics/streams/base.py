@@ -342,16 +342,21 @@ class AccountStream(XAdsStream, ABC):
 
     def stream_slices(self, sync_mode: SyncMode, **kwargs: Any) -> Iterable[Mapping[str, Any] | None]:
         self._skipped = {}
+        to_come = self.context.streams_to_come
+        if self in to_come:
+            to_come.remove(self)  # read now: it reads ahead for itself
         accounts = self.context.accounts.readable()
         for position, account in enumerate(accounts):
-            self.read_ahead_accounts(accounts[position : position + 1 + READ_AHEAD_ACCOUNTS])
+            for stream in [self, *to_come]:
+                stream.read_ahead_accounts(accounts[position : position + 1 + READ_AHEAD_ACCOUNTS])
             yield from self.planned_slices(account)
         # Runs once the last slice is read, so every other account's records were emitted before this error.
         self._raise_for_skipped()
 
     def read_ahead_accounts(self, accounts: list[Mapping[str, Any]]) -> None:
         """Starts reading `accounts` (the one read next, then the ones after it) ahead of their slices, so that the
-        next accounts' requests are in flight while one account's records are emitted. None by default."""
+        next accounts' requests are in flight while one account's records are emitted, and the first accounts'
+        while the streams read before this one run. None by default."""
 
     def planned_slices(self, account: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """The account's slices, or none when planning them meets a problem of that account (it is then skipped)."""
