@@ -14,7 +14,7 @@ from airbyte_cdk.sources.streams import Stream
 
 from .auth import build_authenticator
 from .config import config_error, parse_config
-from .context import Connection, RequestPool, SyncContext, V2Usage, utc_now
+from .context import Connection, ReadsAhead, RequestPool, SyncContext, V2Usage, utc_now
 from .secret_filter import mask_credentials
 from .state_input import usable_state
 from .streams import Accounts, OrganicReport, OrganicReportHourly, ScheduledTweets, Tweets
@@ -43,14 +43,15 @@ class SourceXOrganicAnalytics(AbstractSource):
         parsed = parse_config(config, today=self._clock().date())
         # The authenticator gets the config object itself: OAuth 2.0 writes rotated tokens back into it.
         connection = Connection(config=parsed, authenticator=build_authenticator(config), clock=self._clock)  # type: ignore[arg-type]
+        to_come: list[ReadsAhead] = []  # filled by `streams` once they exist
         self._pool = connection.pool
         if parsed.v2_mode:
             accounts, timeline = V2UserDirectory(connection), V2Timeline(connection)
             self._v2_usage = connection.v2_usage
         else:
-            accounts, timeline = AccountDirectory(connection, parsed.account_ids), TimelinePages(connection)
+            accounts, timeline = AccountDirectory(connection, parsed.account_ids, to_come), TimelinePages(connection)
         shared = {f.name: getattr(connection, f.name) for f in fields(Connection) if f.init}
-        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline))
+        return SyncContext(**shared, accounts=accounts, timelines=Timelines(timeline), streams_to_come=to_come)
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         context = self._context(config)
@@ -77,7 +78,7 @@ class SourceXOrganicAnalytics(AbstractSource):
         # X API v2 has no scheduled posts.
         streams = streams if context.config.v2_mode else [*streams, ScheduledTweets(context)]
         by_name = {stream.name: stream for stream in streams}
-        context.streams_to_come = [
+        context.streams_to_come[:] = [
             by_name[name] for name in self._read_order if isinstance(by_name.get(name), AccountStream)
         ]
         return streams

@@ -107,6 +107,21 @@ def test_the_first_pages_of_the_streams_to_come_are_requested_while_an_earlier_s
     assert streams == ["tweets"] * 9 + ["scheduled_tweets"] * 6
 
 
+def test_the_first_accounts_pages_are_requested_while_the_other_accounts_are_read(fake_x, source, monkeypatch):
+    three_accounts(fake_x)
+    requests_ = InFlight().install(monkeypatch)
+    output = read(source, make_config(account_ids=["abc1", "def2", "ghi3"]), catalog("accounts", "tweets"))
+    assert not output.errors
+    account_reads = [
+        (start, end) for path, start, end in requests_.spans if path in ("/12/accounts/def2", "/12/accounts/ghi3")
+    ]
+    first_timeline = requests_.of("/abc1/tweets")
+    # The first account read alone proves the credentials; its timeline then goes with the other accounts' reads.
+    assert any(a < d and c < b for a, b in account_reads for c, d in first_timeline)
+    first_read = [(start, end) for path, start, end in requests_.spans if path == "/12/accounts/abc1"]
+    assert first_read and all(end <= start for _, end in first_read for start, _ in first_timeline)
+
+
 def test_large_pages_are_not_read_ahead_so_memory_does_not_grow_with_the_accounts_size(fake_x, source, monkeypatch):
     three_accounts(fake_x, tweets_each=READ_AHEAD_OBJECTS + 50)  # one page each, larger than what may be held ahead
     requests_ = InFlight().install(monkeypatch)

@@ -9,7 +9,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..config import config_error, short_list
-from ..context import Connection, ReadOnce, SyncContext
+from ..context import Connection, ReadOnce, ReadsAhead, SyncContext
 from ..errors import AccountAccessError, ShapeError, expecting_x_shape, required_id
 from .base import XAdsStream
 
@@ -55,8 +55,13 @@ class AccountDirectory:
     """The accounts of this sync, read once and shared by every stream: each configured account by its id, or, with
     none configured, one listing of every account the credentials can read."""
 
-    def __init__(self, connection: Connection, configured_ids: tuple[str, ...]):
+    def __init__(
+        self, connection: Connection, configured_ids: tuple[str, ...], streams_to_come: list[ReadsAhead] | None = None
+    ):
         self._configured_ids = configured_ids
+        # The sync's streams to come (SyncContext.streams_to_come): they start on the first account while the others
+        # are read.
+        self._streams_to_come = streams_to_come if streams_to_come is not None else []
         self._accounts = AccountReads(connection)
         self._pool = connection.pool
         self._listing = ReadOnce(lambda: self._read_configured() if self._configured_ids else self._list_all())
@@ -71,7 +76,10 @@ class AccountDirectory:
         # The first read alone: when the credentials are wrong, one request says so instead of one per account.
         first, *others = self._configured_ids
         found = [self._read_if_allowed(first)]
-        found += self._pool.map(self._read_if_allowed, others)
+        reading = [self._pool.submit(self._read_if_allowed, account_id) for account_id in others]
+        for stream in self._streams_to_come if found[0] is not None else []:
+            stream.read_ahead_accounts(found[:1])
+        found += [read.result() for read in reading]
         return [account for account in found if account is not None]
 
     def _read_if_allowed(self, account_id: str) -> Mapping[str, Any] | None:

@@ -268,7 +268,8 @@ class XAdsStream(HttpStream, ABC):
 
     def _may_read_ahead(self, pages: int) -> bool:
         """Whether `pages` more pages may be requested ahead of their turn: until X has answered a page of this
-        stream, only a first one; then while they stay within READ_AHEAD_OBJECTS."""
+        stream, only a first one; then while they stay within READ_AHEAD_OBJECTS. A stream not read yet knows no
+        page's size: its first pages of the accounts asked (1 + READ_AHEAD_ACCOUNTS at a time) are the bound."""
         if not self._answered.is_set():
             return not self._first_pages
         return (len(self._first_pages) + pages) * self._largest_page <= READ_AHEAD_OBJECTS
