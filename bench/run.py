@@ -110,6 +110,9 @@ NO_TARGET = {"job polls"}  # reported next to their minimum, without a target
 MIN_NET_CPU_S = 1.0  # two runs of the same ~19k-record sync differed by 0.6 s of CPU
 TARGETS = {"requests": 1.05, "wall_vs_bound": 1.5, "cpu_vs_floor": 2.0, "rss_tenfold": 1.2, "rate_windows": 1}
 CPU_VS_HTTP_FLOOR = 1.3  # the connector's net CPU per record against the HTTP floor's (bench/http_floor.py)
+# Scales held to a tighter wall target than TARGETS["wall_vs_bound"]: medium's fixed costs (start-up, the first
+# requests of each endpoint, the jobs' processing) must overlap the rest.
+WALL_TARGETS = {"medium": 1.25}
 
 
 @dataclass(frozen=True)
@@ -754,14 +757,16 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         result["targets"] = {
             "requests_within_5pct": target(requests_ratio, TARGETS["requests"]),
             "worst_endpoint_within_5pct": target(worst_endpoint, TARGETS["requests"]),
-            "wall_within_1.5x_bound": target(result["wall"]["ratio"], TARGETS["wall_vs_bound"]),
+            "wall_within_bound": target(
+                result["wall"]["ratio"], WALL_TARGETS.get(args.scale, TARGETS["wall_vs_bound"])
+            ),
             "cpu_within_2x_floor": target(cpu.get("ratio"), TARGETS["cpu_vs_floor"]),
             "cpu_within_1.3x_http_floor": target(cpu.get("http_floor_ratio"), CPU_VS_HTTP_FLOOR),
             "rss_within_20pct_tenfold": target(rss.get("ratio"), TARGETS["rss_tenfold"]),
             "one_rate_window": target(windows["windows"], TARGETS["rate_windows"], " window"),
         }
         if args.latency_ms <= 0:
-            result["targets"]["wall_within_1.5x_bound"]["note"] = "no latency: no bound to compare with"
+            result["targets"]["wall_within_bound"]["note"] = "no latency: no bound to compare with"
         return result
     finally:
         if not args.workdir and not args.keep:
@@ -811,7 +816,7 @@ def report(r: dict[str, Any]) -> str:
     lines.append(
         f"wall         {w['wall_s']:.1f} s at {r['latency_ms']:g} ms; bound {w['latency_bound_s']:.1f} s "
         f"({w['minimum_requests_all']:,} requests x {r['latency_ms'] / 1000:g} s / {r['workers']}); "
-        f"ratio {_n(w['ratio'])}  target <= 1.5: {_verdict(t['wall_within_1.5x_bound'])}"
+        f"ratio {_n(w['ratio'])}  target {t['wall_within_bound']['target'][:-1]}: {_verdict(t['wall_within_bound'])}"
     )
     lines.append(
         f"             bound + job floor ({w['job_floor_s']:.1f} s) -> ratio {_n(w['ratio_with_job_floor'])}; "
