@@ -2,10 +2,20 @@ import ctypes
 import gc
 import sys
 
-from airbyte_cdk.entrypoint import launch
+# The imports below (the CDK's, tens of MB of objects) build what lives as long as the process, hardly any of it
+# garbage: the cyclic collector would walk it again and again while it is built, and then in every full collection that
+# a backfill's stream of short-lived records and answers triggers. Built without collections, then frozen: no
+# collection walks it at all. The package's `__init__` imports nothing, so these are the process's first imports.
+_collecting = gc.isenabled()
+gc.disable()
+from airbyte_cdk.entrypoint import launch  # noqa: E402
 
-from .cdk_internals import set_stdout_flush_interval
-from .source import SourceXOrganicAnalytics
+from .cdk_internals import set_stdout_flush_interval  # noqa: E402
+from .source import SourceXOrganicAnalytics  # noqa: E402
+
+gc.freeze()
+if _collecting:
+    gc.enable()
 
 # The CDK's stdout buffer (also the log handler's stream) writes to the pipe at the first message after this many
 # seconds. At its default of 0.1 s it holds a tenth of a second of records, three times over while flushing (the
@@ -32,9 +42,6 @@ def limit_malloc_arenas(arenas: int) -> bool:
 def run() -> None:
     limit_malloc_arenas(MALLOC_ARENAS)
     set_stdout_flush_interval(STDOUT_FLUSH_SECONDS)
-    # What the imports built (tens of MB of objects) lives as long as the process: frozen, it is no longer walked by
-    # every full collection that a backfill's stream of short-lived records and answers triggers.
-    gc.freeze()
     launch(SourceXOrganicAnalytics(), sys.argv[1:])
 
 
