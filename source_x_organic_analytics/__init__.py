@@ -1,4 +1,7 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .source import SourceXOrganicAnalytics
 
 __all__ = ["SourceXOrganicAnalytics"]
 

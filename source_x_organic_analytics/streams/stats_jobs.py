@@ -121,7 +121,7 @@ class StatsJobs:
             if not plan.left_to_read(key):
                 break
             self._start_requests(plans, key)  # again: a job handed back to be created again is sent at once
-            due_in = self._start_polls(plan, key, plans)
+            due_in = self._start_polls(plans)
             self._wait(plan, key, plans, due_in, stalled_at - self.clock())
             for each in plans:
                 each.harvest()
@@ -134,9 +134,9 @@ class StatsJobs:
         takes the next without waiting for this loop to turn around), the account being read first: X runs a job
         while the pool does other work, so the sooner every job is created, the less the downloads wait for X at the
         end. While jobs remain to create, one download at a time beside them keeps records flowing; then up to two
-        rounds of downloads are queued: the window's, then those
-        of the windows read next (the account's later ones, then the accounts planned ahead) while fewer than
-        `parallel` results are held, so the pool stays busy across the end of a window."""
+        rounds of downloads are queued: the window's, then those of the windows read next (the account's later ones,
+        then the accounts planned ahead) while fewer than `parallel` results are held, so the pool stays busy across
+        the end of a window."""
         budget = self.parallel + 1 - sum(p.creations_in_flight() for p in plans)
         for each in plans:
             budget -= each.start_creations(budget)
@@ -149,7 +149,7 @@ class StatsJobs:
         for each in plans:
             ahead -= each.start_downloads_ahead(ahead, reading=key if each is plans[0] else None)
 
-    def _start_polls(self, plan: AccountJobs, key: Hashable, plans: list[AccountJobs]) -> list[float]:
+    def _start_polls(self, plans: list[AccountJobs]) -> list[float]:
         """Starts the polls that are due and useful; returns the seconds until the next poll or creation falls due.
         A poll is useful when what it finds can be used now: when the requests the engine could start
         (`_start_requests`, just before) leave its queue short (fewer than `parallel` and the downloads beside the
