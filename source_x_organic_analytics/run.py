@@ -25,7 +25,7 @@ if _collecting:
 STDOUT_FLUSH_SECONDS = 0.01
 # glibc gives each thread that allocates while another holds the lock an arena of its own, and memory freed in one is
 # not reused by the others: the worker threads that read, inflate and parse X's answers each kept their peak. One
-# arena holds the year bench's peak RSS 10 MB lower (101 MB to 91 MB) for no measurable CPU.
+# arena keeps the year bench's peak RSS lower for no measurable CPU (figures: README, Performance).
 MALLOC_ARENAS = 1
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 

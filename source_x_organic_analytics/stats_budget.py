@@ -28,7 +28,7 @@ SYNC_RESERVE = 10
 # use): 2 s keeps a range of a few days synchronous and sends a quarter of a year or more to jobs.
 REQUEST_SECONDS = 0.25
 JOB_ROUND_SECONDS = 2.0
-JOBS_PER_ROUND = 100  # X runs at most 100 jobs of an ads account at a time
+MAX_PROCESSING_JOBS = 100  # X runs at most this many jobs of an ads account at a time (the job engine keeps to it)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class EndpointCosts:
     def jobs_seconds(self, workers: int) -> float:
         """The jobs' time: their creations and downloads over the workers, and per round of jobs X's processing and
         a poll (the jobs of all windows are created ahead, up to X's limit)."""
-        rounds = math.ceil(self.job_requests / JOBS_PER_ROUND)
+        rounds = math.ceil(self.job_requests / MAX_PROCESSING_JOBS)
         round_trips = 2 * math.ceil(self.job_requests / workers) + rounds
         return round_trips * REQUEST_SECONDS + rounds * JOB_ROUND_SECONDS
 

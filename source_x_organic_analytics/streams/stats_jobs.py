@@ -28,10 +28,10 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from ..errors import XApiError, expecting_x_shape
+from ..stats_budget import MAX_PROCESSING_JOBS
 from .job_api import Call, Job, JobApi, JobResult, JobStatus, JobWindow
 from .result_files import Origin, ResultFiles, result_file_origins
 
-MAX_PROCESSING_JOBS = 100  # X's limit per ads account
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 15.0
 POLL_GROWTH = 1.5
@@ -48,7 +48,7 @@ DOWNLOADS_WHILE_CREATING = 1
 # X's refusal of a creation while 100 jobs of the account are processing, whoever created them.
 SLOTS_TAKEN = "TOO_MANY_JOBS"
 
-__all__ = ["Job", "JobResult", "JobStatus", "JobWindow", "StatsJobs"]
+__all__ = ["MAX_PROCESSING_JOBS", "Job", "JobResult", "JobStatus", "JobWindow", "StatsJobs"]
 
 
 class StatsJobs:
@@ -236,8 +236,11 @@ class AccountJobs:
 
     def waits_for_slots(self) -> bool:
         """Whether jobs remain to create while X's processing-job slots are all taken: only polls free them."""
-        full = len(self._creating) + len(self._processing) >= MAX_PROCESSING_JOBS
-        return bool(self._to_create) and (full or self._slots.waiting)
+        return bool(self._to_create) and (self._slots_full() or self._slots.waiting)
+
+    def _slots_full(self) -> bool:
+        """Whether this sync's jobs of the account, being created or processing, take all of X's slots."""
+        return len(self._creating) + len(self._processing) >= MAX_PROCESSING_JOBS
 
     def downloads_held(self) -> int:
         """Downloads started and not handed back yet, of any window."""
@@ -312,7 +315,8 @@ class AccountJobs:
         started = 0
         finished = self._finished[key]
         while finished and started < budget:
-            self._download(key, finished.popleft())
+            job = finished.popleft()
+            self._downloading.append((key, self._runner.executor.submit(self._runner.api.download, job)))
             started += 1
         return started
 
@@ -321,14 +325,9 @@ class AccountJobs:
         will be read; returns how many."""
         started = 0
         for key in self._order:
-            finished = self._finished[key] if key != reading else None
-            while finished and started < budget:
-                self._download(key, finished.popleft())
-                started += 1
+            if key != reading:
+                started += self.start_downloads(key, budget - started)
         return started
-
-    def _download(self, key: Hashable, job: Job) -> None:
-        self._downloading.append((key, self._runner.executor.submit(self._runner.api.download, job)))
 
     def start_creations(self, budget: int) -> int:
         """Sends up to `budget` job creations X's limit allows; returns how many."""
@@ -348,7 +347,7 @@ class AccountJobs:
         window = self._to_create[0].window
         return (
             self._rank[window] < min((self._rank[w] for w in self._refused), default=float("inf"))
-            and len(self._creating) + len(self._processing) < MAX_PROCESSING_JOBS
+            and not self._slots_full()
             and (self._accepted or (window == self._order[0] and not self._creating))
             and self._slots.resumed(creating=bool(self._creating))
         )
