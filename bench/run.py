@@ -304,8 +304,9 @@ def minimum_requests(
             last = min(end, now.astimezone(ZoneInfo(account.timezone)).date())
             if start <= last:
                 plans.append((account_id, _costs(ds, account_id, start, last, now, stream)))
-    choices = choose_endpoints([costs for _, costs in plans], workers)
-    if stats_endpoint != "auto":
+    if stats_endpoint == "auto":
+        choices = choose_endpoints([costs for _, costs in plans], workers)
+    else:
         choices = [stats_endpoint == "jobs"] * len(plans)
     for (account_id, costs), jobs in zip(plans, choices, strict=True):
         requests = costs.job_requests if jobs else costs.sync_requests
